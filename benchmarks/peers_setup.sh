@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Create the throwaway peer venvs for the CartPole benchmark, OUTSIDE the repo.
+#
+# Usage: benchmarks/peers_setup.sh [CLEANRL_CHECKOUT]
+#
+#   CLEANRL_CHECKOUT (or env CLEANRL_REPO): a CleanRL clone (work tree) or a
+#   bare git dir of https://github.com/vwxyzjn/cleanrl. Needed only for the
+#   CleanRL peer; without it that peer is skipped.
+#   DEEPQ_PEERS_DIR: where the peers live (default /tmp/deepq-peers).
+#   TORCH_WHEEL: a local CPU torch wheel (default: the one in /opt/wheels);
+#   if it is missing, torch comes from the CPU index of download.pytorch.org.
+#
+# Idempotent: an existing venv (marked by .ok) is kept. Delete the dir to redo.
+set -euo pipefail
+
+PEERS="${DEEPQ_PEERS_DIR:-/tmp/deepq-peers}"
+CLEANRL_SRC="${1:-${CLEANRL_REPO:-}}"
+TORCH_WHEEL="${TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}"
+PY="${PYTHON:-python3}"
+
+install_torch() {
+    if [[ -f "$TORCH_WHEEL" ]]; then
+        "$1/bin/pip" install -q "$TORCH_WHEEL"
+    else
+        "$1/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch
+    fi
+}
+
+# make_venv DIR PKG... : venv at DIR with torch (CPU) installed first, then PKGs.
+make_venv() {
+    local dir="$1"; shift
+    if [[ -f "$dir/.ok" ]]; then echo "ok: $dir exists"; return; fi
+    "$PY" -m venv "$dir"
+    "$dir/bin/pip" install -q --upgrade pip
+    install_torch "$dir"
+    "$dir/bin/pip" install -q "$@"
+    "$dir/bin/pip" freeze > "$dir/requirements.lock"
+    touch "$dir/.ok"
+    echo "made: $dir"
+}
+
+# show_file PATH: print PATH from the CleanRL checkout (work tree or git dir).
+show_file() {
+    if [[ -f "$CLEANRL_SRC/$1" ]]; then
+        cat "$CLEANRL_SRC/$1"
+    else
+        git --git-dir="$CLEANRL_SRC" show "HEAD:$1"
+    fi
+}
+
+setup_cleanrl_code() {
+    local dst="$PEERS/cleanrl/src"
+    mkdir -p "$dst/cleanrl" "$dst/cleanrl_utils/evals"
+    show_file cleanrl/dqn.py > "$dst/cleanrl/dqn.py"
+    show_file cleanrl_utils/buffers.py > "$dst/cleanrl_utils/buffers.py"
+    touch "$dst/cleanrl/__init__.py" "$dst/cleanrl_utils/__init__.py" "$dst/cleanrl_utils/evals/__init__.py"
+    # dqn.py --save-model runs CleanRL's own 10-episode eval with video capture.
+    # We evaluate separately (100 greedy episodes), so make that a no-op: it
+    # would otherwise add video encoding to the timed training process.
+    printf 'def evaluate(*args, **kwargs):\n    return []\n' > "$dst/cleanrl_utils/evals/dqn_eval.py"
+    show_file cleanrl/dqn.py | sha256sum | cut -c1-16 > "$dst/dqn.py.sha256"
+    if [[ ! -f "$CLEANRL_SRC/cleanrl/dqn.py" ]]; then
+        git --git-dir="$CLEANRL_SRC" rev-parse HEAD > "$dst/COMMIT"
+    fi
+    echo "cleanrl code: $dst"
+}
+
+mkdir -p "$PEERS"
+make_venv "$PEERS/sb3-venv" "stable-baselines3>=2,<3" "gymnasium"
+
+if [[ -n "$CLEANRL_SRC" ]]; then
+    setup_cleanrl_code
+    # Versions per CleanRL's pyproject (gymnasium 0.29.1); numpy<2 for gymnasium 0.29.
+    make_venv "$PEERS/cleanrl-venv" "gymnasium==0.29.1" "numpy<2" "tyro>=0.5.10" "tensorboard>=2.10"
+else
+    echo "skip cleanrl: pass a CleanRL checkout as \$1 or CLEANRL_REPO" >&2
+fi

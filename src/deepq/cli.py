@@ -1,0 +1,276 @@
+"""The `deepq` command line: train, eval, record, plot, presets, envs.
+
+Bad input exits 2 with one line on stderr; a diverged run exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from deepq.config import PRESETS, Config, base_config, parse_overrides, parse_value
+from deepq.errors import DivergedError, UserError
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+
+# Flags of `train` that map onto Config fields under another name.
+_RENAMED = {"env": "env_id", "seeds": "num_seeds", "total_steps": "total_steps"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _field_help(name: str) -> str:
+    default = getattr(Config(), name)
+    if isinstance(default, tuple):
+        default = ",".join(map(str, default))
+    return f"(Config.{name}; default preset value {default})"
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train an agent", formatter_class=_Formatter,
+        description="Train an agent. The config is the preset (default: the env's own), then "
+                    "--set key=value pairs, then the dedicated flags.",
+        epilog="presets:\n" + "\n".join(f"  {n}: {p.citation}" for n, p in PRESETS.items()),
+    )
+    p.add_argument("--env", default=None, help="env id, e.g. CartPole-v1 (default CartPole-v1)")
+    p.add_argument("--algo", default=None, choices=("dqn", "random"), help="algorithm")
+    p.add_argument("--preset", default=None, choices=tuple(PRESETS),
+                   help="named hyperparameters (default: the env's preset)")
+    p.add_argument("--seed", type=int, default=None, help="first seed (default 0)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="number of seeds trained side by side (default 1)")
+    p.add_argument("--total-steps", type=int, default=None, help="env steps per seed")
+    p.add_argument("--backend", default=None, choices=("auto", "gymnax", "gymnasium"),
+                   help="auto: a JAX env when one exists; gymnasium forces the host driver")
+    p.add_argument("--out", default=None, help="run directory (default runs/<env>-<algo>)")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue RUN from its last checkpoint (its own config)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run dir")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any hyperparameter, e.g. --set learning_rate=3e-4")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-artifacts", action="store_true",
+                   help="skip eval, curves.png and the GIF after training")
+    hp = p.add_argument_group("hyperparameters (each also settable with --set)")
+    taken = {"env_id", "algo", "seed", "num_seeds", "total_steps", "backend"}
+    for f in dataclasses.fields(Config):
+        if f.name in taken:
+            continue
+        hp.add_argument(f"--{f.name.replace('_', '-')}", dest=f"hp_{f.name}", default=None,
+                        metavar="V", help=_field_help(f.name))
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a run on the reference Gymnasium env",
+                       formatter_class=_Formatter)
+    p.add_argument("run", help="run directory")
+    p.add_argument("--episodes", type=int, default=None, help="episodes per seed (default: "
+                   "the run's eval_episodes)")
+    p.add_argument("--epsilon", type=float, default=None, help="exploration during eval "
+                   "(default: the run's eval_epsilon)")
+    p.add_argument("--env", default=None, help="evaluate on another env id")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_record(sub) -> None:
+    p = sub.add_parser("record", help="render one greedy episode to a GIF or MP4",
+                       formatter_class=_Formatter)
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", required=True, help="output file, .gif or .mp4")
+    p.add_argument("--seed-index", type=int, default=0, help="which seed of the run")
+    p.add_argument("--fps", type=int, default=50, help="frames per second")
+    p.add_argument("--max-steps", type=int, default=10_000, help="episode step cap")
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="learning curves of one or more runs",
+                       formatter_class=_Formatter)
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--out", default=None, help="PNG (default: RUN/curves.png for one run, "
+                   "else compare.png)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deepq import __version__
+
+    parser = _Parser(prog="deepq", description="Deep Q-learning on Gymnasium and gymnax envs.")
+    parser.add_argument("--version", action="version", version=f"deepq {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(sub)
+    _add_eval(sub)
+    _add_record(sub)
+    _add_plot(sub)
+    sub.add_parser("presets", help="list presets with their citations")
+    sub.add_parser("envs", help="list env ids with a JAX implementation")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    cfg = base_config(args.env, args.preset)
+    changes = parse_overrides(args.set)
+    for key, value in vars(args).items():
+        if key.startswith("hp_") and value is not None:
+            changes[key[3:]] = parse_value(key[3:], value)
+    direct = {"env": args.env, "algo": args.algo, "seed": args.seed, "seeds": args.seeds,
+              "total_steps": args.total_steps, "backend": args.backend}
+    for flag, value in direct.items():
+        if value is not None:
+            changes[_RENAMED.get(flag, flag)] = value
+    try:
+        return cfg.replace(**changes).validated()
+    except TypeError as exc:  # e.g. a wrongly typed --set value
+        raise UserError(str(exc)) from None
+
+
+def _hyperparameters_given(args: argparse.Namespace) -> list[str]:
+    given = [k[3:] for k, v in vars(args).items() if k.startswith("hp_") and v is not None]
+    given += [p.split("=", 1)[0] for p in args.set]
+    for flag in ("env", "algo", "preset", "seed", "seeds", "backend"):
+        if getattr(args, flag) is not None:
+            given.append(flag)
+    return given
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from deepq.run import train
+
+    if args.resume:
+        if args.out and Path(args.out) != Path(args.resume):
+            raise UserError("--resume RUN continues RUN in place: drop --out")
+        fixed = _hyperparameters_given(args)
+        if fixed:
+            raise UserError(f"--resume uses the run's own config; cannot change {fixed[0]} "
+                            "(only --total-steps may extend it)")
+        run = train(out=args.resume, resume=True, progress=not args.quiet,
+                    total_steps=args.total_steps, artifacts=not args.no_artifacts)
+    else:
+        cfg = config_from_args(args)
+        out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"
+        preset = args.preset or _default_preset_name(cfg.env_id)
+        run = train(cfg, out, force=args.force, progress=not args.quiet, preset=preset,
+                    artifacts=not args.no_artifacts)
+    _print_summary(run, artifacts=not args.no_artifacts)
+    return 0
+
+
+def _default_preset_name(env_id: str) -> str | None:
+    from deepq.config import DEFAULT_PRESET_FOR_ENV
+
+    return DEFAULT_PRESET_FOR_ENV.get(env_id)
+
+
+def _print_summary(run, artifacts: bool) -> None:
+    from deepq.run import CURVES_FILE, EVAL_FILE, GIF_FILE, SUMMARY_FILE
+
+    summary = json.loads((run.path / SUMMARY_FILE).read_text())
+    print(f"trained {run.config.env_id} x{run.config.num_seeds} seed(s), "
+          f"{summary['steps_per_seed']} steps each, in {summary['total_seconds']:.1f} s "
+          f"({summary['train_seconds']:.1f} s training)")
+    if artifacts:
+        ev = json.loads((run.path / EVAL_FILE).read_text())
+        print(f"eval over {ev['episodes']} episodes per seed: mean {ev['mean']:.1f} "
+              f"± {ev['std']:.1f}  per seed {[round(x, 1) for x in ev['per_seed_mean']]}")
+    print(f"run dir: {run.path}")
+    for name in (CURVES_FILE, GIF_FILE, EVAL_FILE, "metrics.csv", "tb"):
+        if (run.path / name).exists():
+            print(f"  {run.path / name}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from deepq.run import Run
+
+    result = Run.load(args.run).evaluate(args.episodes, args.epsilon, args.env)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['env_id']}: mean {result['mean']:.2f} ± {result['std']:.2f} "
+              f"(min {result['min']:.0f}, max {result['max']:.0f}) over {result['episodes']} "
+              f"episodes x {len(result['seeds'])} seed(s)")
+        for seed, m in zip(result["seeds"], result["per_seed_mean"]):
+            print(f"  seed {seed}: {m:.2f}")
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from deepq.run import Run
+
+    if args.fps <= 0 or args.max_steps <= 0:
+        raise UserError("--fps and --max-steps must be positive")
+    out = Run.load(args.run).record(args.out, seed_index=args.seed_index, fps=args.fps,
+                                    max_steps=args.max_steps)
+    print(out)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from deepq.report import plot_runs
+
+    default = Path(args.runs[0]) / "curves.png" if len(args.runs) == 1 else Path("compare.png")
+    out = Path(args.out) if args.out else default
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise UserError(f"--out {out}: use a .png, .pdf or .svg file")
+    print(plot_runs([Path(r) for r in args.runs], out))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for name, preset in PRESETS.items():
+        print(f"{name} ({preset.env_id}): {preset.citation}")
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from deepq.envs import GYMNAX_ENVS
+
+    print("JAX (jitted driver): " + ", ".join(GYMNAX_ENVS))
+    print("any Gymnasium id with a Discrete action space runs on the host driver")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
+            "presets": cmd_presets, "envs": cmd_envs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    _configure_jax()
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"deepq: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DivergedError as exc:
+        print(f"deepq: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except KeyboardInterrupt:
+        print("deepq: interrupted; resume with deepq train --resume RUN", file=sys.stderr)
+        return 130
+
+
+def _configure_jax() -> None:
+    """Persistent compilation cache: a rerun of the same config skips XLA compilation."""
+    cache = os.environ.get("DEEPQ_JAX_CACHE", str(Path.home() / ".cache" / "deepq" / "jax"))
+    if cache.lower() in ("", "0", "off"):
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

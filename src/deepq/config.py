@@ -1,0 +1,291 @@
+"""One dataclass holds every knob of a run; presets are named sets of overrides.
+
+Every preset carries a citation line saying where its values come from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepq.errors import UserError
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "algo": ("dqn", "random"),
+    "backend": ("auto", "gymnax", "gymnasium"),
+    "activation": ("relu", "tanh"),
+    "loss": ("mse", "huber", "pseudo_huber"),
+    "target_update": ("none", "hard", "polyak"),
+    "optimizer": ("sgd", "rmsprop", "adam"),
+    "lr_schedule": ("constant", "linear"),
+    "exploration": ("epsilon_greedy", "boltzmann"),
+    "epsilon_schedule": ("linear", "exponential", "multiplicative"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every hyperparameter of a run. Steps are environment steps summed over the
+    parallel envs of one seed; updates are gradient steps."""
+
+    # --- experiment ---
+    env_id: str = "CartPole-v1"
+    algo: str = "dqn"
+    backend: str = "auto"  # auto: a JAX env when one exists, else Gymnasium
+    seed: int = 0
+    num_seeds: int = 1  # seeds seed, seed+1, ... trained side by side
+    total_steps: int = 50_000
+    num_envs: int = 1  # parallel envs per seed
+    # --- network ---
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "relu"
+    # --- TD learning ---
+    gamma: float = 0.99
+    loss: str = "huber"
+    huber_delta: float = 1.0
+    double_dqn: bool = False
+    target_update: str = "hard"
+    target_update_interval: int = 500  # updates between hard copies
+    tau: float = 0.005  # Polyak rate
+    # --- optimisation ---
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # linear: anneal to 0 over the run's updates
+    momentum: float = 0.0  # sgd and rmsprop
+    rmsprop_decay: float = 0.95
+    rmsprop_eps: float = 0.01
+    rmsprop_centered: bool = False  # True: the DeepMind (Graves 2013) variant
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 10.0  # 0 disables clipping
+    batch_size: int = 64
+    buffer_size: int = 50_000
+    learning_starts: int = 1_000
+    train_freq: int = 1  # vector-env steps between training rounds
+    gradient_steps: int = 1  # updates per training round
+    prefill_random: bool = True  # act uniformly at random until learning_starts
+    # --- exploration ---
+    exploration: str = "epsilon_greedy"
+    epsilon_schedule: str = "linear"
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_fraction: float = 0.1  # linear: fraction of total_steps to reach the end
+    epsilon_decay: float = 1e-4  # exponential: rate per step; multiplicative: factor per update
+    temperature: float = 1.0  # boltzmann
+    # --- evaluation and artifacts ---
+    eval_episodes: int = 100
+    eval_epsilon: float = 0.0
+    chunk_steps: int = 10_000  # steps per compiled chunk: logging / checkpoint granularity
+    checkpoint_every: int = 0  # steps between checkpoints, 0: only at the end
+    save_replay: bool = True  # include the replay buffer in checkpoints
+    gif: bool = True  # record one greedy episode after training
+
+    # ------------------------------------------------------------------
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"unknown config key(s) {', '.join(unknown)}: see `deepq train --help`")
+        d = dict(d)
+        if "hidden_sizes" in d:
+            d["hidden_sizes"] = tuple(d["hidden_sizes"])
+        return cls(**d).validated()
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @property
+    def iterations(self) -> int:
+        """Vector-env steps per seed."""
+        return math.ceil(self.total_steps / self.num_envs)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.num_seeds)]
+
+    def validated(self) -> Config:
+        """Return self, or raise UserError naming the first bad value and its fix."""
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(
+                    f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                )
+        positive = ("num_seeds", "total_steps", "num_envs", "batch_size", "buffer_size",
+                    "train_freq", "gradient_steps", "target_update_interval", "eval_episodes",
+                    "chunk_steps")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise UserError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("learning_starts", "checkpoint_every", "seed"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
+            raise UserError(
+                f"hidden_sizes must be positive integers, got {list(self.hidden_sizes)}"
+            )
+        if self.learning_rate <= 0:
+            raise UserError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise UserError(f"gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 < self.tau <= 1.0:
+            raise UserError(f"tau must be in (0, 1], got {self.tau}")
+        for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UserError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.epsilon_fraction <= 1.0:
+            raise UserError(f"epsilon_fraction must be in (0, 1], got {self.epsilon_fraction}")
+        if self.epsilon_decay <= 0:
+            raise UserError(f"epsilon_decay must be > 0, got {self.epsilon_decay}")
+        if self.epsilon_schedule == "multiplicative" and self.epsilon_decay > 1:
+            raise UserError(
+                f"epsilon_decay={self.epsilon_decay} grows epsilon under the multiplicative "
+                "schedule: use a factor in (0, 1], e.g. 0.995"
+            )
+        if self.temperature <= 0:
+            raise UserError(f"temperature must be > 0, got {self.temperature}")
+        if self.huber_delta <= 0:
+            raise UserError(f"huber_delta must be > 0, got {self.huber_delta}")
+        if self.max_grad_norm < 0:
+            raise UserError(f"max_grad_norm must be >= 0 (0 disables), got {self.max_grad_norm}")
+        if self.batch_size > self.buffer_size:
+            raise UserError(
+                f"batch_size={self.batch_size} is larger than buffer_size={self.buffer_size}: "
+                "lower batch_size or raise buffer_size"
+            )
+        if self.learning_starts >= self.total_steps and self.algo != "random":
+            raise UserError(
+                f"learning_starts={self.learning_starts} is not below total_steps="
+                f"{self.total_steps}: the agent would never learn; lower learning_starts or "
+                "raise total_steps"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------
+# Presets: named overrides of Config, each with the source of its values.
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    citation: str
+    env_id: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def config(self) -> Config:
+        return Config(env_id=self.env_id).replace(**self.overrides)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "cartpole",
+            "deepq's CartPole-v1 default: PureJaxRL dqn.py's budget and schedule (Lu et al. "
+            "2022, github.com/luchris429/purejaxrl: 10 envs, 5e5 steps, buffer 1e4, batch 128, "
+            "lr 2.5e-4, target every 500 steps, eps 1->0.05 over half the run) on a one-layer "
+            "64-unit MLP, the cheapest net measured to learn it (benchmarks/README.md).",
+            "CartPole-v1",
+            dict(
+                total_steps=500_000, num_envs=10, hidden_sizes=(64,), buffer_size=10_000,
+                batch_size=128, learning_rate=2.5e-4, target_update="hard",
+                target_update_interval=50, learning_starts=10_000, train_freq=1,
+                gradient_steps=1, epsilon_fraction=0.5, epsilon_end=0.05, loss="mse",
+                max_grad_norm=10.0, optimizer="adam", chunk_steps=50_000,
+            ),
+        ),
+        Preset(
+            "zoo-cartpole",
+            "rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1 (Raffin et al., "
+            "github.com/DLR-RM/rl-baselines3-zoo).",
+            "CartPole-v1",
+            dict(
+                total_steps=50_000, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
+                learning_starts=1_000, gamma=0.99, target_update_interval=10, train_freq=256,
+                gradient_steps=128, epsilon_schedule="linear", epsilon_fraction=0.16,
+                epsilon_start=1.0, epsilon_end=0.04, hidden_sizes=(256, 256), loss="huber",
+                optimizer="adam", max_grad_norm=10.0, num_envs=1,
+            ),
+        ),
+        Preset(
+            "cleanrl-cartpole",
+            "CleanRL cleanrl/dqn.py defaults for CartPole-v1 (Huang et al. 2022, JMLR 23(274)).",
+            "CartPole-v1",
+            dict(
+                total_steps=500_000, learning_rate=2.5e-4, buffer_size=10_000, gamma=0.99,
+                target_update="hard", target_update_interval=50, batch_size=128,
+                epsilon_start=1.0, epsilon_end=0.05, epsilon_fraction=0.5,
+                learning_starts=10_000, train_freq=10, gradient_steps=1, hidden_sizes=(120, 84),
+                loss="mse", optimizer="adam", max_grad_norm=0.0, num_envs=1,
+            ),
+        ),
+    ]
+}
+
+DEFAULT_PRESET_FOR_ENV = {"CartPole-v1": "cartpole"}
+
+
+def base_config(env_id: str | None, preset: str | None) -> Config:
+    """The starting config: the named preset, else the env's default preset, else Config()."""
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        cfg = PRESETS[preset].config()
+        return cfg if env_id is None else cfg.replace(env_id=env_id)
+    env_id = env_id or Config.env_id
+    if env_id in DEFAULT_PRESET_FOR_ENV:
+        return PRESETS[DEFAULT_PRESET_FOR_ENV[env_id]].config()
+    return Config(env_id=env_id)
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parse `text` into the type of Config field `key` (for --set key=value)."""
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    if key not in fields:
+        raise UserError(f"unknown hyperparameter {key!r} in --set: see `deepq train --help`")
+    default = getattr(Config(), key)
+    try:
+        if isinstance(default, bool):
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int):
+            value = float(text)
+            if value != int(value):
+                raise ValueError(text)
+            return int(value)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, tuple):
+            parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+            return tuple(int(p) for p in parts)
+        return text
+    except ValueError:
+        kind = type(default).__name__
+        hint = " (e.g. 64,64)" if kind == "tuple" else ""
+        raise UserError(f"--set {key}={text}: expected a {kind}{hint}") from None
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UserError(f"malformed override {pair!r}: write it as key=value, e.g. gamma=0.99")
+        key, text = pair.split("=", 1)
+        key = key.strip().replace("-", "_")
+        out[key] = parse_value(key, text.strip())
+    return out

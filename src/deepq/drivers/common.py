@@ -1,0 +1,137 @@
+"""What both drivers share: the per-seed loop state, the training round, and the clock.
+
+The loop is the same in both drivers, one vector-env step per iteration `it`:
+  act (epsilon from the schedule) -> env step -> add transitions to replay
+  -> every `train_freq` iterations after `learning_starts`: `gradient_steps` updates.
+Only who steps the env differs: JAX inside the compiled loop, or Python on the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from deepq import replay, schedules
+from deepq.agents.dqn import Agent, AgentState
+from deepq.config import Config
+
+
+class LearnerState(NamedTuple):
+    """One seed's learning state: everything but the env."""
+
+    agent: AgentState
+    replay: replay.ReplayState
+    key: jax.Array
+    last_loss: jnp.ndarray
+    last_q: jnp.ndarray
+
+
+class StepLog(NamedTuple):
+    """What one iteration reports: per env [E] and per seed scalars."""
+
+    done: jnp.ndarray
+    episode_return: jnp.ndarray
+    episode_length: jnp.ndarray
+    epsilon: jnp.ndarray
+    loss: jnp.ndarray
+    q_mean: jnp.ndarray
+
+
+def init_learner(cfg: Config, agent: Agent, key: jax.Array, obs_example: jnp.ndarray):
+    k_agent, key = jax.random.split(key)
+    example = replay.Transition(
+        obs=jnp.asarray(obs_example, jnp.float32),
+        action=jnp.zeros((), jnp.int32),
+        reward=jnp.zeros((), jnp.float32),
+        next_obs=jnp.asarray(obs_example, jnp.float32),
+        terminated=jnp.zeros((), jnp.float32),
+    )
+    nan = jnp.full((), jnp.nan, jnp.float32)
+    return LearnerState(agent.init(k_agent, example.obs), replay.init(cfg.buffer_size, example),
+                        key, nan, nan)
+
+
+def explore_rate(cfg: Config, it: jnp.ndarray, updates: jnp.ndarray) -> jnp.ndarray:
+    """Probability of a uniform action at iteration `it` (before its env step)."""
+    step = it * cfg.num_envs
+    if cfg.algo == "random":
+        return jnp.ones((), jnp.float32)
+    if cfg.exploration == "boltzmann":
+        eps = jnp.zeros((), jnp.float32)
+    else:
+        eps = schedules.epsilon(cfg, step, updates).astype(jnp.float32)
+    if cfg.prefill_random:
+        eps = jnp.where(step < cfg.learning_starts, 1.0, eps)
+    return eps
+
+
+def trains_at(cfg: Config, it, fill_start=0):
+    """Whether iteration `it` ends with a training round (works on ints and arrays).
+
+    `fill_start` is the iteration the replay started filling at (after a resume without
+    the replay buffer, training waits until a batch's worth is in it again).
+    """
+    steps_after = (it + 1) * cfg.num_envs
+    filled = (it + 1 - fill_start) * cfg.num_envs
+    cond_start = steps_after >= cfg.learning_starts
+    cond_freq = (it + 1) % cfg.train_freq == 0
+    cond_fill = filled >= cfg.batch_size
+    if isinstance(it, int):
+        return cfg.algo != "random" and cond_start and cond_freq and cond_fill
+    return jnp.logical_and(jnp.logical_and(cond_start, cond_freq), cond_fill) & (
+        cfg.algo != "random"
+    )
+
+
+def train_round(cfg: Config, agent: Agent, learner: LearnerState) -> LearnerState:
+    """`gradient_steps` updates, each on a fresh uniform batch from replay."""
+
+    def one_update(agent_state: AgentState, key: jax.Array):
+        k_sample, k_update = jax.random.split(key)
+        batch = replay.sample(learner.replay, k_sample, cfg.batch_size)
+        return agent.update(agent_state, batch, k_update)
+
+    key, sub = jax.random.split(learner.key)
+    agent_state, metrics = jax.lax.scan(
+        one_update, learner.agent, jax.random.split(sub, cfg.gradient_steps)
+    )
+    return learner._replace(agent=agent_state, key=key, last_loss=metrics["loss"][-1],
+                            last_q=metrics["q_mean"][-1])
+
+
+def observe_and_learn(
+    cfg: Config,
+    agent: Agent,
+    learner: LearnerState,
+    transitions: replay.Transition,
+    it: jnp.ndarray,
+    fill_start: Any,
+) -> LearnerState:
+    """Add one vector step's transitions, then train if the clock says so.
+
+    `it` must be the same for every seed (unbatched under vmap) so that the branch below
+    stays a real branch instead of becoming a select that always pays for training. The
+    replay buffer goes into the branch but not out of it: passing it through would copy
+    the whole buffer every step.
+    """
+    learner = learner._replace(replay=replay.add_batch(learner.replay, transitions))
+
+    def train(s: LearnerState):
+        out = train_round(cfg, agent, s)
+        return out.agent, out.key, out.last_loss, out.last_q
+
+    def skip(s: LearnerState):
+        return s.agent, s.key, s.last_loss, s.last_q
+
+    agent_state, key, loss, q = jax.lax.cond(trains_at(cfg, it, fill_start), train, skip, learner)
+    return learner._replace(agent=agent_state, key=key, last_loss=loss, last_q=q)
+
+
+def act(cfg: Config, agent: Agent, learner: LearnerState, obs: jnp.ndarray, it: jnp.ndarray):
+    """Actions for a batch of observations; returns (actions, epsilon, learner with new key)."""
+    key, sub = jax.random.split(learner.key)
+    eps = explore_rate(cfg, it, learner.agent.updates)
+    actions = agent.act(learner.agent.params, obs, sub, eps)
+    return actions, eps, learner._replace(key=key)

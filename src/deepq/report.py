@@ -1,0 +1,174 @@
+"""Run artifacts: per-episode metrics (CSV + TensorBoard), curves.png, GIF/MP4 of an episode."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from deepq.errors import UserError
+
+METRICS_FILE = "metrics.csv"
+COLUMNS = ("seed", "env_step", "episode", "return", "length", "epsilon", "loss", "q_mean",
+           "steps_per_sec")
+
+
+def episode_rows(logs: dict[str, np.ndarray], seeds: list[int], start_iteration: int,
+                 num_envs: int, episodes_so_far: list[int], steps_per_sec: float) -> list[dict]:
+    """One row per finished episode in a chunk's step logs (see JittedDriver.chunks)."""
+    rows = []
+    for s, seed in enumerate(seeds):
+        ks, es = np.nonzero(logs["done"][s])
+        for k, e in zip(ks, es):
+            episodes_so_far[s] += 1
+            rows.append({
+                "seed": seed,
+                "env_step": (start_iteration + int(k) + 1) * num_envs,
+                "episode": episodes_so_far[s],
+                "return": float(logs["episode_return"][s, k, e]),
+                "length": int(logs["episode_length"][s, k, e]),
+                "epsilon": float(logs["epsilon"][s, k]),
+                "loss": float(logs["loss"][s, k]),
+                "q_mean": float(logs["q_mean"][s, k]),
+                "steps_per_sec": steps_per_sec,
+            })
+    rows.sort(key=lambda r: (r["env_step"], r["seed"]))
+    return rows
+
+
+class MetricsWriter:
+    """Appends episode rows to metrics.csv and TensorBoard (one event dir per seed)."""
+
+    def __init__(self, run_dir: Path, seeds: list[int], resume_step: int | None = None):
+        self.path = Path(run_dir) / METRICS_FILE
+        if resume_step is not None:
+            truncate_metrics(self.path, resume_step)
+        new = not self.path.exists()
+        self._file = open(self.path, "a", newline="")
+        self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        if new:
+            self._csv.writeheader()
+        from tensorboardX import SummaryWriter
+
+        purge = None if resume_step is None else resume_step + 1
+        self._tb = {
+            seed: SummaryWriter(str(Path(run_dir) / "tb" / f"seed_{seed}"), purge_step=purge,
+                                flush_secs=30)
+            for seed in seeds
+        }
+
+    def write(self, rows: list[dict]) -> None:
+        for row in rows:
+            self._csv.writerow({k: _fmt(row[k]) for k in COLUMNS})
+            tb = self._tb[row["seed"]]
+            step = row["env_step"]
+            tb.add_scalar("episode/return", row["return"], step)
+            tb.add_scalar("episode/length", row["length"], step)
+            tb.add_scalar("train/epsilon", row["epsilon"], step)
+            if math.isfinite(row["loss"]):
+                tb.add_scalar("train/loss", row["loss"], step)
+                tb.add_scalar("train/q_mean", row["q_mean"], step)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        for tb in self._tb.values():
+            tb.close()
+
+
+def _fmt(value):
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
+    from deepq.checkpoint import atomic_write_text
+
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if not lines:
+        return
+    step_col = lines[0].rstrip("\n").split(",").index("env_step")
+    kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split(",")[step_col]) <= last_step]
+    atomic_write_text(path, "".join(kept))
+
+
+def read_metrics(run_dir: Path) -> dict[str, np.ndarray]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        raise UserError(f"{path} does not exist: is {run_dir} a deepq run directory?")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
+
+
+def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last `window` values at each point (fewer at the start)."""
+    c = np.cumsum(np.insert(np.asarray(x, np.float64), 0, 0.0))
+    idx = np.arange(1, len(x) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) -> Path:
+    """curves.png: episode returns with rolling 20/50 means, loss and epsilon vs env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_ret, ax_loss, ax_eps) = plt.subplots(3, 1, figsize=(9, 10), sharex=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = labels or [Path(d).name for d in run_dirs]
+    for i, (run_dir, label) in enumerate(zip(run_dirs, labels)):
+        m = read_metrics(run_dir)
+        color = colors[i % len(colors)]
+        seeds = np.unique(m["seed"])
+        for j, seed in enumerate(seeds):
+            sel = m["seed"] == seed
+            step, ret = m["env_step"][sel], m["return"][sel]
+            first = j == 0
+            ax_ret.plot(step, ret, color=color, alpha=0.15, lw=0.8)
+            ax_ret.plot(step, rolling_mean(ret, 20), color=color, alpha=0.6, lw=1,
+                        ls="--", label=f"{label} (rolling 20)" if first else None)
+            ax_ret.plot(step, rolling_mean(ret, 50), color=color, lw=1.8,
+                        label=f"{label} (rolling 50)" if first else None)
+            loss = m["loss"][sel]
+            ok = np.isfinite(loss)
+            ax_loss.plot(step[ok], rolling_mean(loss[ok], 20), color=color, lw=1,
+                         label=label if first else None)
+            ax_eps.plot(step, m["epsilon"][sel], color=color, lw=1,
+                        label=label if first else None)
+    ax_ret.set_ylabel("episode return")
+    ax_ret.set_title(f"{', '.join(labels)}: light = per episode, {len(seeds)} seed(s)")
+    ax_ret.legend(loc="best", fontsize=8)
+    ax_loss.set_ylabel("TD loss (rolling 20)")
+    ax_loss.set_yscale("log")
+    ax_eps.set_ylabel("epsilon")
+    ax_eps.set_xlabel("environment steps (per seed)")
+    for ax in (ax_ret, ax_loss, ax_eps):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def write_video(frames: list[np.ndarray], out: Path, fps: int = 50) -> Path:
+    """Write frames as .gif or .mp4 (by suffix)."""
+    import imageio.v3 as iio
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix == ".gif":
+        iio.imwrite(out, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
+    elif suffix == ".mp4":
+        iio.imwrite(out, np.stack(frames), extension=".mp4", fps=fps, codec="libx264",
+                    macro_block_size=1)
+    else:
+        raise UserError(f"--out {out}: the video must end in .gif or .mp4")
+    return out

@@ -1,0 +1,143 @@
+"""Bad input: one line on stderr naming the problem, exit 2, no traceback, nothing damaged."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TINY, run_deepq
+
+
+def assert_clean_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lines[0].startswith("deepq: error:")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["--env", "CartPol-v1"], ["unknown env id", "CartPole-v1"]),
+    (["--env", "Pendulum-v1"], ["Box action space", "Discrete"]),
+    (["--set", "batch_size=0"], ["batch_size must be a positive"]),
+    (["--hidden-sizes", "64,-1"], ["hidden_sizes"]),
+    (["--set", "batch_size=512", "--set", "buffer_size=100"], ["larger than buffer_size"]),
+    (["--total-steps", "500", "--set", "learning_starts=1000"], ["never learn"]),
+    (["--set", "gamma"], ["malformed override", "key=value"]),
+    (["--set", "learning_rate=fast"], ["expected a float"]),
+    (["--set", "no_such_knob=1"], ["unknown hyperparameter"]),
+    (["--seeds", "0"], ["num_seeds must be a positive"]),
+    (["--backend", "gymnax", "--env", "LunarLander-v3"], ["LunarLander-v3"]),
+    (["--bogus-flag"], ["unrecognized arguments"]),
+])
+def test_bad_train_input(tmp_path, args, needles):
+    proc = run_deepq("train", "--out", str(tmp_path / "run"), *args, "--quiet")
+    assert_clean_error(proc, *needles)
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_dir_is_not_touched(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{precious}")
+    (run / "notes.txt").write_text("mine")
+    proc = run_deepq("train", "--out", str(run), *TINY, "--total-steps", "1000")
+    assert_clean_error(proc, "already exists", "--resume", "--force")
+    assert (run / "config.json").read_text() == "{precious}"
+    assert (run / "notes.txt").read_text() == "mine"
+
+
+def test_force_refuses_a_dir_that_is_not_a_run(tmp_path):
+    (tmp_path / "data.csv").write_text("keep me")
+    proc = run_deepq("train", "--out", str(tmp_path), *TINY, "--force")
+    assert_clean_error(proc, "not a deepq run dir")
+    assert (tmp_path / "data.csv").read_text() == "keep me"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_dir(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    proc = run_deepq("train", "--out", str(locked / "run"), *TINY)
+    assert_clean_error(proc, "cannot write")
+
+
+def test_output_dir_under_a_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    proc = run_deepq("train", "--out", str(tmp_path / "afile" / "run"), *TINY)
+    assert_clean_error(proc, "cannot write")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_missing_run_and_checkpoint(tmp_path):
+    assert_clean_error(run_deepq("eval", str(tmp_path / "nope")), "does not exist")
+    assert_clean_error(run_deepq("train", "--resume", str(tmp_path / "nope")), "does not exist")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"config": {"env_id": "CartPole-v1"}}')
+    assert_clean_error(run_deepq("eval", str(run)), "no checkpoint")
+
+
+def test_record_needs_a_video_suffix(tmp_path):
+    proc = run_deepq("record", str(tmp_path), "--out", str(tmp_path / "x.avi"))
+    assert proc.returncode == 2
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("trained") / "run"
+    run_deepq("train", "--out", str(run), *TINY, "--total-steps", "1000", "--no-artifacts",
+              check=True)
+    return run
+
+
+def test_corrupt_checkpoint(trained, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    ckpt = sorted((run / "checkpoints").iterdir())[-1]
+    ckpt.write_bytes(b"\x00garbage")
+    assert_clean_error(run_deepq("eval", str(run)), "corrupt")
+    assert_clean_error(run_deepq("train", "--resume", str(run), "--quiet"), "corrupt")
+    assert ckpt.read_bytes() == b"\x00garbage"  # left for the user to inspect
+
+
+def test_mismatched_checkpoint(trained, tmp_path):
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    doc = json.loads((run / "config.json").read_text())
+    doc["config"]["hidden_sizes"] = [16, 16]
+    (run / "config.json").write_text(json.dumps(doc))
+    assert_clean_error(run_deepq("eval", str(run)), "does not match")
+    assert_clean_error(run_deepq("train", "--resume", str(run), "--quiet"), "does not match")
+
+
+def test_resume_refuses_new_hyperparameters(trained):
+    proc = run_deepq("train", "--resume", str(trained), "--set", "gamma=0.5", "--quiet")
+    assert_clean_error(proc, "cannot change gamma")
+
+
+def test_eval_bad_episodes(trained):
+    assert_clean_error(run_deepq("eval", str(trained), "--episodes", "0"), "--episodes")
+    assert_clean_error(run_deepq("eval", str(trained), "--epsilon", "2"), "--epsilon")
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    proc = run_deepq("train", "--out", str(run), *TINY, "--total-steps", "3000",
+                     "--set", "learning_rate=1e30", "--set", "max_grad_norm=0",
+                     "--set", "optimizer=sgd", "--set", "checkpoint_every=500",
+                     "--set", "learning_starts=500")
+    assert proc.returncode == 3, proc.stderr
+    assert "diverged" in proc.stderr and "Traceback" not in proc.stderr
+    ckpts = sorted(Path(run, "checkpoints").iterdir())
+    assert ckpts, "the pre-divergence checkpoint must be kept"
+    # The kept checkpoint is finite and loads.
+    ok = run_deepq("eval", str(run), "--episodes", "2", "--json")
+    assert ok.returncode == 0, ok.stderr

@@ -1,0 +1,154 @@
+"""Loss, targets, schedules, replay and target updates against hand-computed values."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from deepq import replay, schedules
+from deepq.agents.dqn import elementwise_loss, expected_updates, make_agent, td_targets
+from deepq.config import Config
+from deepq.drivers.common import trains_at
+from deepq.replay import Transition
+
+
+def test_td_target_dqn_and_terminal():
+    q_next = jnp.array([[1.0, 3.0], [2.0, -1.0]])
+    y = td_targets(jnp.array([1.0, 0.5]), jnp.array([0.0, 1.0]), q_next, gamma=0.9)
+    # 1 + 0.9 * max(1, 3) = 3.7 ; terminal: 0.5
+    np.testing.assert_allclose(y, [3.7, 0.5], rtol=1e-6)
+
+
+def test_td_target_double_dqn_uses_online_argmax():
+    q_next_target = jnp.array([[1.0, 3.0]])
+    q_next_online = jnp.array([[5.0, 0.0]])  # online prefers action 0
+    y = td_targets(jnp.array([1.0]), jnp.array([0.0]), q_next_target, 0.9, q_next_online)
+    np.testing.assert_allclose(y, [1.0 + 0.9 * 1.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kind,delta,expected",
+    [
+        ("mse", [0.5, -3.0], [0.25, 9.0]),
+        ("huber", [0.5, -3.0], [0.125, 2.5]),  # 0.5*0.25 ; 1*(3-0.5)
+        ("pseudo_huber", [0.5, -3.0], [np.sqrt(1.25) - 1, np.sqrt(10.0) - 1]),
+    ],
+)
+def test_elementwise_losses(kind, delta, expected):
+    np.testing.assert_allclose(elementwise_loss(jnp.array(delta), kind, 1.0), expected, rtol=1e-6)
+
+
+def test_huber_delta_two():
+    # k = 2: inside 0.5 d^2 ; outside k(|d| - k/2) = 2 * (5 - 1) = 8
+    np.testing.assert_allclose(elementwise_loss(jnp.array([1.0, 5.0]), "huber", 2.0), [0.5, 8.0])
+
+
+def test_linear_epsilon_schedule():
+    cfg = Config(total_steps=1000, epsilon_start=1.0, epsilon_end=0.1, epsilon_fraction=0.5)
+    eps = [float(schedules.epsilon(cfg, jnp.float32(t), jnp.int32(0))) for t in (0, 250, 500, 900)]
+    np.testing.assert_allclose(eps, [1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+
+
+def test_exponential_epsilon_schedule():
+    cfg = Config(epsilon_schedule="exponential", epsilon_start=1.0, epsilon_end=0.1,
+                 epsilon_decay=0.01)
+    got = float(schedules.epsilon(cfg, jnp.float32(100), jnp.int32(0)))
+    assert got == pytest.approx(0.1 + 0.9 * np.exp(-1.0), rel=1e-6)
+
+
+def test_multiplicative_epsilon_schedule_counts_updates():
+    cfg = Config(epsilon_schedule="multiplicative", epsilon_start=1.0, epsilon_end=0.2,
+                 epsilon_decay=0.5)
+    got = [float(schedules.epsilon(cfg, jnp.float32(10_000), jnp.int32(u))) for u in (0, 1, 2, 5)]
+    np.testing.assert_allclose(got, [1.0, 0.5, 0.25, 0.2], rtol=1e-6)
+
+
+def _items(values):
+    v = jnp.asarray(values, jnp.float32)
+    return Transition(v, v.astype(jnp.int32), v, v, v)
+
+
+def test_replay_wraps_around_and_samples_only_filled_slots():
+    state = replay.init(4, _items(0.0))
+    state = replay.add_batch(state, _items([1.0, 2.0, 3.0]))
+    assert int(state.size) == 3 and int(state.index) == 3
+    sampled = replay.sample(state, jax.random.PRNGKey(0), 256)
+    assert set(np.asarray(sampled.obs).tolist()) == {1.0, 2.0, 3.0}
+    state = replay.add_batch(state, _items([4.0, 5.0, 6.0]))  # 5 and 6 overwrite 1 and 2
+    np.testing.assert_array_equal(state.data.obs, [5.0, 6.0, 3.0, 4.0])
+    assert int(state.size) == 4 and int(state.index) == 2
+
+
+def test_training_clock():
+    cfg = Config(num_envs=2, learning_starts=10, train_freq=3, batch_size=4, total_steps=40)
+    its = [it for it in range(cfg.iterations) if trains_at(cfg, it)]
+    # steps after iteration it: 2(it+1) >= 10 -> it >= 4 ; (it+1) % 3 == 0 -> it in 5, 8, ...
+    assert its == [5, 8, 11, 14, 17]
+    assert [bool(trains_at(cfg, jnp.int32(it))) for it in range(20)] == [
+        it in its for it in range(20)
+    ]
+    assert expected_updates(cfg.replace(gradient_steps=2)) == 10
+
+
+def _tiny_batch():
+    obs = jnp.array([[0.1, -0.2, 0.3, 0.0], [0.0, 0.5, -0.1, 0.2]])
+    return Transition(obs, jnp.array([0, 1]), jnp.array([1.0, 0.0]), obs[::-1],
+                      jnp.array([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("mode", ["hard", "polyak", "none"])
+def test_target_network_updates(mode):
+    cfg = Config(hidden_sizes=(8,), target_update=mode, target_update_interval=3, tau=0.25,
+                 optimizer="sgd", learning_rate=0.1, max_grad_norm=0.0)
+    agent = make_agent(cfg, 2)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(4))
+    initial = state.params
+    for n in range(1, 4):
+        prev_target = state.target_params
+        state, _ = agent.update(state, _tiny_batch(), jax.random.PRNGKey(n))
+        leaf = lambda t: np.asarray(t["params"]["Dense_0"]["kernel"])  # noqa: E731
+        if mode == "hard":
+            expected = leaf(state.params) if n == 3 else leaf(initial)
+        elif mode == "polyak":
+            expected = 0.25 * leaf(state.params) + 0.75 * leaf(prev_target)
+        else:
+            expected = leaf(state.params)
+        np.testing.assert_allclose(leaf(state.target_params), expected, rtol=1e-6, atol=1e-7)
+    assert int(state.updates) == 3
+
+
+def test_sgd_update_follows_the_td_gradient():
+    """One SGD step equals params - lr * d/dparams mean((Q(s,a) - y)^2), y held fixed."""
+    cfg = Config(hidden_sizes=(8,), optimizer="sgd", learning_rate=0.05, loss="mse",
+                 max_grad_norm=0.0, gamma=0.9)
+    agent = make_agent(cfg, 2)
+    state = agent.init(jax.random.PRNGKey(1), jnp.zeros(4))
+    batch = _tiny_batch()
+
+    def by_hand(params):
+        q = agent.q_values(params, batch.obs)
+        q_sa = q[jnp.arange(2), batch.action]
+        q_next = agent.q_values(state.target_params, batch.next_obs).max(axis=1)
+        y = batch.reward + 0.9 * (1.0 - batch.terminated) * q_next
+        return jnp.mean((q_sa - y) ** 2)
+
+    grads = jax.grad(by_hand)(state.params)
+    new_state, metrics = agent.update(state, batch, jax.random.PRNGKey(0))
+    expected = jax.tree.map(lambda p, g: p - 0.05 * g, state.params, grads)
+    for got, want in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert float(metrics["loss"]) == pytest.approx(float(by_hand(state.params)), rel=1e-6)
+
+
+def test_epsilon_greedy_and_boltzmann_actions():
+    cfg = Config(hidden_sizes=(8,))
+    agent = make_agent(cfg, 3)
+    params = agent.init(jax.random.PRNGKey(0), jnp.zeros(4)).params
+    obs = jax.random.normal(jax.random.PRNGKey(1), (2000, 4))
+    greedy = np.asarray(agent.q_values(params, obs).argmax(axis=1))
+    np.testing.assert_array_equal(agent.act(params, obs, jax.random.PRNGKey(2), 0.0), greedy)
+    random = np.asarray(agent.act(params, obs, jax.random.PRNGKey(3), 1.0))
+    assert np.bincount(random, minlength=3).min() > 550  # ~uniform over 3 actions
+    hot = make_agent(cfg.replace(exploration="boltzmann", temperature=1e6), 3)
+    soft = np.asarray(hot.act(params, obs, jax.random.PRNGKey(4), 0.0))
+    assert np.bincount(soft, minlength=3).min() > 550  # huge temperature: ~uniform
