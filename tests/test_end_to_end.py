@@ -17,8 +17,9 @@ def _eval(run, episodes=20):
 def test_short_jitted_run_beats_the_random_agent(tmp_path):
     trained, random = tmp_path / "dqn", tmp_path / "random"
     proc = run_deepq("train", "--out", str(trained), *TINY, "--total-steps", "8000",
-                     "--set", "learning_rate=2e-3", "--set", "target_update_interval=100",
-                     "--set", "loss=mse", "--set", "epsilon_fraction=0.3", check=True)
+                     "--set", "num_envs=1", "--set", "learning_rate=1e-3",
+                     "--set", "target_update_interval=100", "--set", "loss=mse",
+                     "--set", "epsilon_fraction=0.3", check=True)
     assert "eval over 5 episodes" in proc.stdout
     run_deepq("train", "--out", str(random), *TINY, "--algo", "random", "--total-steps", "2000",
               check=True)

@@ -94,13 +94,14 @@ class HostDriver:
             carry = state.carry
             it = state.iteration
             actions, eps, carry = self._act(carry, obs, jnp.int32(it))
+            actions, eps = jax.device_get((actions, eps))
             ep_ret = np.zeros((S, E), np.float32)
             ep_len = np.zeros((S, E), np.int32)
             while it < cfg.iterations:
                 K = min(self.chunk_iterations, cfg.iterations - it)
                 logs = _empty_logs(S, K, E)
                 for k in range(K):
-                    actions_np = np.asarray(actions).reshape(S * E)
+                    actions_np = actions.reshape(S * E)
                     next_obs, reward, terminated, truncated, info = envs.step(actions_np)
                     next_obs = np.asarray(next_obs, np.float32)
                     final_obs = next_obs.copy()
@@ -113,18 +114,19 @@ class HostDriver:
                         obs, np.asarray(actions, np.int32), reward, final_obs.reshape(shape),
                         terminated.reshape(S, E).astype(np.float32),
                     )
-                    logs["epsilon"][:, k] = np.asarray(eps)
+                    logs["epsilon"][:, k] = eps
                     obs = next_obs.reshape(shape)
                     actions, eps, loss, q, carry = self._observe_act(
                         carry, transitions, obs, jnp.int32(it), jnp.int32(state.fill_start)
                     )
+                    actions, eps, loss, q = jax.device_get((actions, eps, loss, q))
                     ep_ret += reward
                     ep_len += 1
                     logs["done"][:, k] = done
                     logs["episode_return"][:, k] = ep_ret
                     logs["episode_length"][:, k] = ep_len
-                    logs["loss"][:, k] = np.asarray(loss)
-                    logs["q_mean"][:, k] = np.asarray(q)
+                    logs["loss"][:, k] = loss
+                    logs["q_mean"][:, k] = q
                     ep_ret[done] = 0.0
                     ep_len[done] = 0
                     it += 1
