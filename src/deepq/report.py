@@ -39,9 +39,11 @@ def episode_rows(logs: dict[str, np.ndarray], seeds: list[int], start_iteration:
 
 
 class MetricsWriter:
-    """Appends episode rows to metrics.csv and TensorBoard (one event dir per seed)."""
+    """Appends every episode to metrics.csv; TensorBoard gets per-seed means over windows of
+    `window` env steps (100 points a run), since one event per episode costs seconds."""
 
-    def __init__(self, run_dir: Path, seeds: list[int], resume_step: int | None = None):
+    def __init__(self, run_dir: Path, seeds: list[int], window: int,
+                 resume_step: int | None = None):
         self.path = Path(run_dir) / METRICS_FILE
         if resume_step is not None:
             truncate_metrics(self.path, resume_step)
@@ -58,24 +60,42 @@ class MetricsWriter:
                                 flush_secs=30)
             for seed in seeds
         }
+        self.window = max(1, window)
+        self._pending: dict[int, list[dict]] = {seed: [] for seed in seeds}
 
-    def write(self, rows: list[dict]) -> None:
+    def write(self, rows: list[dict], steps_done: int) -> None:
+        """Log `rows`; TensorBoard windows ending at or before `steps_done` are flushed."""
         for row in rows:
             self._csv.writerow({k: _fmt(row[k]) for k in COLUMNS})
-            tb = self._tb[row["seed"]]
-            step = row["env_step"]
-            tb.add_scalar("episode/return", row["return"], step)
-            tb.add_scalar("episode/length", row["length"], step)
-            tb.add_scalar("train/epsilon", row["epsilon"], step)
-            if math.isfinite(row["loss"]):
-                tb.add_scalar("train/loss", row["loss"], step)
-                tb.add_scalar("train/q_mean", row["q_mean"], step)
+            self._pending[row["seed"]].append(row)
         self._file.flush()
+        for seed, pending in self._pending.items():
+            while pending and (_window_end(pending[0]["env_step"], self.window) <= steps_done):
+                end = _window_end(pending[0]["env_step"], self.window)
+                batch = [r for r in pending if r["env_step"] <= end]
+                self._pending[seed] = pending = pending[len(batch):]
+                self._summarize(self._tb[seed], batch, end)
+
+    @staticmethod
+    def _summarize(tb, rows: list[dict], step: int) -> None:
+        tb.add_scalar("episode/return", float(np.mean([r["return"] for r in rows])), step)
+        tb.add_scalar("episode/length", float(np.mean([r["length"] for r in rows])), step)
+        tb.add_scalar("train/epsilon", rows[-1]["epsilon"], step)
+        if math.isfinite(rows[-1]["loss"]):
+            tb.add_scalar("train/loss", rows[-1]["loss"], step)
+            tb.add_scalar("train/q_mean", rows[-1]["q_mean"], step)
 
     def close(self) -> None:
+        for seed, pending in self._pending.items():
+            if pending:
+                self._summarize(self._tb[seed], pending, pending[-1]["env_step"])
         self._file.close()
         for tb in self._tb.values():
             tb.close()
+
+
+def _window_end(step: int, window: int) -> int:
+    return -(-step // window) * window
 
 
 def _fmt(value):
@@ -158,10 +178,11 @@ def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) 
     return out
 
 
-def write_video(frames: list[np.ndarray], out: Path, fps: int = 50) -> Path:
-    """Write frames as .gif or .mp4 (by suffix)."""
+def write_video(frames: list[np.ndarray], out: Path, fps: int = 50, shrink: int = 1) -> Path:
+    """Write frames as .gif or .mp4 (by suffix), keeping every `shrink`-th pixel."""
     import imageio.v3 as iio
 
+    frames = [f[::shrink, ::shrink] for f in frames]
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix == ".gif":

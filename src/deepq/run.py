@@ -204,8 +204,8 @@ def train(
         state = driver.initial_state()
         episodes = [0] * cfg.num_seeds
 
-    writer = MetricsWriter(out, cfg.seeds, resume_step=state.iteration * cfg.num_envs
-                           if resume else None)
+    writer = MetricsWriter(out, cfg.seeds, window=cfg.total_steps // 100,
+                           resume_step=state.iteration * cfg.num_envs if resume else None)
     bar = _Progress(cfg.total_steps * cfg.num_seeds,
                     state.iteration * cfg.num_envs * cfg.num_seeds, progress)
     last_saved = state.iteration * cfg.num_envs
@@ -234,9 +234,9 @@ def train(
                     f"{prev.iteration * cfg.num_envs} and {state.iteration * cfg.num_envs}; "
                     f"{kept}; lower learning_rate or set max_grad_norm"
                 )
-            writer.write(rows)
-            recent = (recent + [r["return"] for r in rows])[-20 * cfg.num_seeds:]
             steps = state.iteration * cfg.num_envs
+            writer.write(rows, steps)
+            recent = (recent + [r["return"] for r in rows])[-20 * cfg.num_seeds:]
             bar.update(steps * cfg.num_seeds, sum(episodes),
                        float(np.mean(recent)) if recent else None, steps_per_sec)
             every = cfg.checkpoint_every
@@ -268,7 +268,7 @@ def train(
         t = time.perf_counter()
         run.plot()
         if cfg.gif:
-            run.record(out / GIF_FILE, frame_every=2)
+            run.record(out / GIF_FILE, frame_every=2, shrink=2)  # small and quick to write
         summary["artifact_seconds"] = round(time.perf_counter() - t, 3)
     summary["total_seconds"] = round(time.perf_counter() - started, 3)
     checkpoint.atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
@@ -362,7 +362,7 @@ class Run:
         return actions[0] if single else actions
 
     def record(self, out: str | Path, seed_index: int = 0, max_steps: int = 10_000,
-               fps: int = 50, frame_every: int = 1) -> Path:
+               fps: int = 50, frame_every: int = 1, shrink: int = 1) -> Path:
         """Render one greedy episode of one seed to a .gif or .mp4."""
         import os
 
@@ -396,7 +396,7 @@ class Run:
                     break
         finally:
             env.close()
-        return write_video(frames, out, fps=max(1, fps // frame_every))
+        return write_video(frames, out, fps=max(1, fps // frame_every), shrink=shrink)
 
     def plot(self, out: str | Path | None = None) -> Path:
         from deepq.report import plot_runs
