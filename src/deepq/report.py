@@ -70,11 +70,13 @@ class MetricsWriter:
             self._pending[row["seed"]].append(row)
         self._file.flush()
         for seed, pending in self._pending.items():
-            while pending and (_window_end(pending[0]["env_step"], self.window) <= steps_done):
+            while pending:
                 end = _window_end(pending[0]["env_step"], self.window)
-                batch = [r for r in pending if r["env_step"] <= end]
-                self._pending[seed] = pending = pending[len(batch):]
-                self._summarize(self._tb[seed], batch, end)
+                if end > steps_done:
+                    break
+                n = sum(1 for r in pending if r["env_step"] <= end)
+                self._summarize(self._tb[seed], pending[:n], end)
+                del pending[:n]
 
     @staticmethod
     def _summarize(tb, rows: list[dict], step: int) -> None:

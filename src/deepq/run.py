@@ -414,16 +414,18 @@ class Run:
         return dest
 
 
-def _last_dense(params: Any) -> dict:
+def _dense_layers(params: Any) -> list[dict]:
+    """The MLP's Dense layers in order (flax names them Dense_0, Dense_1, ...)."""
     layers = params["params"]
-    names = sorted(layers, key=lambda n: int(n.rsplit("_", 1)[-1]))
-    return layers[names[-1]]
+    return [layers[n] for n in sorted(layers, key=lambda n: int(n.rsplit("_", 1)[-1]))]
+
+
+def _last_dense(params: Any) -> dict:
+    return _dense_layers(params)[-1]
 
 
 def _obs_shape(params: Any) -> tuple[int, ...]:
-    layers = params["params"]
-    first = sorted(layers, key=lambda n: int(n.rsplit("_", 1)[-1]))[0]
-    return (int(layers[first]["kernel"].shape[-2]),)
+    return (int(_dense_layers(params)[0]["kernel"].shape[-2]),)
 
 
 def load(path: str | Path) -> Run:
