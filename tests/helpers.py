@@ -9,7 +9,7 @@ DEEPQ = [sys.executable, "-m", "deepq.cli"]
 # A small, fast CartPole config for integration tests (not a learning preset).
 TINY = ["--set", "hidden_sizes=32", "--set", "buffer_size=2000", "--set", "batch_size=32",
         "--set", "learning_starts=200", "--set", "chunk_steps=500", "--set", "eval_episodes=5",
-        "--set", "gif=false", "--quiet"]
+        "--set", "gif=false", "--set", "select_every=0", "--quiet"]
 
 
 def run_deepq(*args: str, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess:

@@ -3,8 +3,10 @@
 import json
 
 import numpy as np
+import pytest
 
 import deepq
+from deepq import checkpoint
 from deepq.config import Config
 from tests.helpers import TINY, run_deepq
 
@@ -76,3 +78,23 @@ def test_python_api(tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs, seed_index=1), actions)
     copy = loaded.save(tmp_path / "copy")
     assert deepq.load(copy).evaluate(episodes=2)["episodes"] == 2
+
+
+@pytest.mark.parametrize("backend", ["gymnax", "gymnasium"])
+def test_selection_stops_early_and_keeps_the_selected_params(tmp_path, backend):
+    run = tmp_path / "sel"
+    # Any greedy mean is >= -1, so the stop is reached at the first selection evaluation.
+    run_deepq("train", "--out", str(run), *TINY, "--backend", backend, "--total-steps", "4000",
+              "--set", "select_every=1000", "--set", "select_episodes=3",
+              "--set", "stop_at_return=-1", "--no-artifacts", check=True)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps_per_seed"] == 1000 and summary["stopped_early"] is True
+    score = summary["selected_scores"][0]
+    assert 8 <= score <= 500  # CartPole returns of three greedy episodes
+    carry = checkpoint.read_raw(checkpoint.latest(run))["state"]["carry"]
+    loaded = deepq.load(run)
+    np.testing.assert_array_equal(loaded.params["params"]["Dense_0"]["kernel"],
+                                  carry["best"]["params"]["params"]["Dense_0"]["kernel"])
+    # Resuming a run that reached its stop does not train further.
+    run_deepq("train", "--resume", str(run), "--quiet", "--no-artifacts", check=True)
+    assert json.loads((run / "summary.json").read_text())["steps_per_seed"] == 1000

@@ -8,7 +8,7 @@ import pytest
 from deepq import replay, schedules
 from deepq.agents.dqn import elementwise_loss, expected_updates, make_agent, td_targets
 from deepq.config import Config
-from deepq.drivers.common import trains_at
+from deepq.drivers.common import init_best, keep_better, trains_at
 from deepq.replay import Transition
 
 
@@ -152,3 +152,15 @@ def test_epsilon_greedy_and_boltzmann_actions():
     hot = make_agent(cfg.replace(exploration="boltzmann", temperature=1e6), 3)
     soft = np.asarray(hot.act(params, obs, jax.random.PRNGKey(4), 0.0))
     assert np.bincount(soft, minlength=3).min() > 550  # huge temperature: ~uniform
+
+
+def test_selection_keeps_the_best_params_per_seed():
+    params = {"w": jnp.array([[1.0, 1.0], [2.0, 2.0]])}  # two seeds
+    best = jax.vmap(init_best)(params, jax.random.split(jax.random.PRNGKey(0), 2))
+    assert np.all(np.isneginf(best.score))
+    keep = jax.vmap(keep_better)
+    best = keep(best, params, jnp.array([10.0, 20.0]))  # the first evaluation always wins
+    newer = {"w": jnp.array([[3.0, 3.0], [4.0, 4.0]])}
+    best = keep(best, newer, jnp.array([10.0, 15.0]))  # a tie goes to the newer params
+    np.testing.assert_array_equal(best.params["w"], [[3.0, 3.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(best.score, [10.0, 20.0])

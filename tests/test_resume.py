@@ -15,8 +15,9 @@ from deepq import checkpoint
 from deepq.errors import UserError
 from tests.helpers import DEEPQ, ROOT, TINY, run_deepq
 
+# Selection every 1000 steps: the kept params and their score resume exactly too.
 RUN_ARGS = [*TINY, "--total-steps", "30000", "--set", "checkpoint_every=500", "--no-artifacts",
-            "--seeds", "2"]
+            "--seeds", "2", "--set", "select_every=1000", "--set", "select_episodes=4"]
 
 
 def _leaves(ckpt: Path) -> list[np.ndarray]:

@@ -5,8 +5,27 @@
     print(run.evaluate(episodes=100)["mean"])
 """
 
-from deepq.config import PRESETS, Config, base_config
-from deepq.errors import DivergedError, UserError
+import os
+import sys
+
+
+def _one_jax_device_per_cpu_core() -> None:
+    """Expose each CPU core as a JAX device, so that the jitted driver can give every core
+    a block of the vmapped seeds (one core runs one XLA computation at a time). It must be
+    set before JAX starts; it does not touch GPU runs. DEEPQ_CPU_DEVICES=1 turns it off."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = int(os.environ.get("DEEPQ_CPU_DEVICES", min(cores or 1, 16)))
+    if count > 1:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
+_one_jax_device_per_cpu_core()
+
+from deepq.config import PRESETS, Config, base_config  # noqa: E402
+from deepq.errors import DivergedError, UserError  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -43,20 +43,26 @@ def evaluate(
     """
     n = num_seeds * episodes
     envs = make_vector_env(env_id, n)
-    policy = jax.jit(jax.vmap(act_fn, in_axes=(0, 0, 0, None)))
+
+    @jax.jit
+    def policy(params, obs, key, t):  # one call per time step for every seed and episode
+        obs = obs.astype(jnp.float32).reshape((num_seeds, episodes) + obs.shape[1:])
+        keys = jax.random.split(jax.random.fold_in(key, t), num_seeds)
+        actions = jax.vmap(act_fn, in_axes=(0, 0, 0, None))(params, obs, keys, epsilon)
+        return actions.reshape(n)
+
     try:
         obs, _ = envs.reset(seed=seed + EVAL_SEED_OFFSET)
         returns = np.zeros(n, np.float64)
         running = np.ones(n, bool)
         key = jax.random.PRNGKey(seed + EVAL_SEED_OFFSET)
+        t = 0
         while running.any():
-            key, sub = jax.random.split(key)
-            batched = jnp.asarray(obs, jnp.float32).reshape((num_seeds, episodes) + obs.shape[1:])
-            keys = jax.random.split(sub, num_seeds)
-            actions = np.asarray(policy(params, batched, keys, epsilon)).reshape(n)
+            actions = np.asarray(policy(params, obs, key, t))
             obs, reward, terminated, truncated, _ = envs.step(actions)
             returns += np.where(running, reward, 0.0)
             running &= ~(terminated | truncated)
+            t += 1
     finally:
         envs.close()
     return returns.reshape(num_seeds, episodes)

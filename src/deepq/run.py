@@ -217,7 +217,7 @@ def train(
         prev = state
         tick = time.perf_counter()
         for state, logs in driver.chunks(state):  # noqa: B020 (state advances chunk by chunk)
-            finite = _all_finite(driver.params(state))
+            finite = _all_finite(state.carry.learner.agent.params)
             now = time.perf_counter()
             first_chunk_s = first_chunk_s if first_chunk_s is not None else now - tick
             ran = (state.iteration - prev.iteration) * cfg.num_envs
@@ -261,14 +261,21 @@ def train(
         "train_seconds": round(train_s, 3),
         "last_chunk_steps_per_sec": round(steps_per_sec, 1),
     }
+    if cfg.select_every:
+        summary["selected_scores"] = [float(x) for x in np.asarray(state.carry.best.score)]
+        summary["stopped_early"] = state.iteration < cfg.iterations
     if artifacts:
+        from deepq.report import start_plot_process
+
+        plotter = start_plot_process(out, out / CURVES_FILE)  # runs beside eval and GIF
         t = time.perf_counter()
         run.evaluate(write=True)
         summary["eval_seconds"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        run.plot()
         if cfg.gif:
             run.record(out / GIF_FILE, frame_every=2, shrink=2)  # small and quick to write
+        if plotter.wait() != 0:
+            run.plot()  # in this process, so that a failure reports its own error
         summary["artifact_seconds"] = round(time.perf_counter() - t, 3)
     summary["total_seconds"] = round(time.perf_counter() - started, 3)
     checkpoint.atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
@@ -313,7 +320,8 @@ class Run:
         ckpt = checkpoint.latest(Path(path))
         raw = checkpoint.read_raw(ckpt)
         try:
-            params = raw["state"]["carry"]["learner"]["agent"]["params"]
+            carry = raw["state"]["carry"]
+            params = (carry["best"] if cfg.select_every else carry["learner"]["agent"])["params"]
         except (KeyError, TypeError):
             raise UserError(f"checkpoint {ckpt} has no agent parameters: retrain the run") from None
         params = jax.tree.map(jnp.asarray, params)
@@ -380,15 +388,15 @@ class Run:
                             f"{self.config.num_seeds} seed(s)")
         env = make_gymnasium(self.config.env_id, render_mode="rgb_array")
         params = jax.tree.map(lambda x: x[seed_index], self.params)
-        act = jax.jit(self.agent.act)
+        act = jax.jit(lambda p, o, k, t: self.agent.act(p, o[None], jax.random.fold_in(k, t),
+                                                        0.0)[0])
         key = jax.random.PRNGKey(self.config.seed)
         frames = []
         try:
             obs, _ = env.reset(seed=self.config.seed + 7)
             frames.append(env.render())
             for t in range(max_steps):
-                key, sub = jax.random.split(key)
-                action = int(act(params, np.asarray(obs, np.float32)[None], sub, 0.0)[0])
+                action = int(act(params, np.asarray(obs, np.float32), key, t))
                 obs, _, terminated, truncated, _ = env.step(action)
                 if (t + 1) % frame_every == 0:
                     frames.append(env.render())

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from deepq import replay, schedules
 from deepq.agents.dqn import Agent, AgentState
@@ -37,6 +38,38 @@ class StepLog(NamedTuple):
     epsilon: jnp.ndarray
     loss: jnp.ndarray
     q_mean: jnp.ndarray
+
+
+class Best(NamedTuple):
+    """Model selection: the params that scored best in the greedy evaluations so far."""
+
+    params: Any
+    score: jnp.ndarray  # their mean greedy return; -inf before the first evaluation
+    key: jax.Array  # for the selection episodes
+
+
+def init_best(params: Any, key: jax.Array) -> Best:
+    return Best(params, jnp.full((), -jnp.inf, jnp.float32), key)
+
+
+def keep_better(best: Best, params: Any, score: jnp.ndarray) -> Best:
+    """Keep `params` if they score at least the best so far (ties go to the newer ones)."""
+    better = score >= best.score
+    kept = jax.tree.map(lambda new, old: jnp.where(better, new, old), params, best.params)
+    return best._replace(params=kept, score=jnp.maximum(score, best.score))
+
+
+def reached_stop(cfg: Config, best: Best) -> bool:
+    """Every seed's best selection score has reached `stop_at_return` (never without
+    selection, or when it is inf)."""
+    return bool(cfg.select_every) and bool(np.all(np.asarray(best.score) >= cfg.stop_at_return))
+
+
+def chunk_iterations(cfg: Config) -> int:
+    """Vector-env steps per chunk: `chunk_steps`, or `select_every` when selection is on
+    (the selection evaluations run between chunks)."""
+    steps = cfg.select_every or cfg.chunk_steps
+    return max(1, min(steps // cfg.num_envs, cfg.iterations))
 
 
 def init_learner(cfg: Config, agent: Agent, key: jax.Array, obs_example: jnp.ndarray):

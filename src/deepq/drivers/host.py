@@ -19,13 +19,24 @@ import numpy as np
 
 from deepq.agents.dqn import make_agent
 from deepq.config import Config
-from deepq.drivers.common import LearnerState, act, init_learner, observe_and_learn
+from deepq.drivers.common import (
+    Best,
+    LearnerState,
+    act,
+    chunk_iterations,
+    init_best,
+    init_learner,
+    keep_better,
+    observe_and_learn,
+    reached_stop,
+)
 from deepq.envs import EnvInfo
 from deepq.replay import Transition
 
 
 class Carry(NamedTuple):
     learner: LearnerState
+    best: Best
 
 
 class DriverState(NamedTuple):
@@ -58,23 +69,26 @@ class HostDriver:
             jax.vmap(self._observe_act_one_seed, in_axes=(0, 0, 0, None, None))
         )
         self._init = jax.jit(jax.vmap(self._init_one_seed))
-        self.chunk_iterations = max(1, min(cfg.chunk_steps // cfg.num_envs, cfg.iterations))
+        self._keep_better = jax.jit(jax.vmap(keep_better))
+        self.chunk_iterations = chunk_iterations(cfg)
 
     # -- one seed -------------------------------------------------------------
     def _init_one_seed(self, key: jax.Array) -> Carry:
         obs_example = jnp.zeros(self.info.obs_shape, jnp.float32)
-        return Carry(init_learner(self.cfg, self.agent, key, obs_example))
+        k_learner, k_best = jax.random.split(key)
+        learner = init_learner(self.cfg, self.agent, k_learner, obs_example)
+        return Carry(learner, init_best(learner.agent.params, k_best))
 
     def _act_one_seed(self, carry: Carry, obs: jnp.ndarray, it: jnp.ndarray):
         actions, eps, learner = act(self.cfg, self.agent, carry.learner, obs, it)
-        return actions, eps, Carry(learner)
+        return actions, eps, carry._replace(learner=learner)
 
     def _observe_act_one_seed(self, carry: Carry, transitions: Transition, next_obs: jnp.ndarray,
                               it: jnp.ndarray, fill_start: jnp.ndarray):
         learner = observe_and_learn(self.cfg, self.agent, carry.learner, transitions, it,
                                     fill_start)
         actions, eps, learner = act(self.cfg, self.agent, learner, next_obs, it + 1)
-        return actions, eps, learner.last_loss, learner.last_q, Carry(learner)
+        return actions, eps, learner.last_loss, learner.last_q, carry._replace(learner=learner)
 
     # -- all seeds ------------------------------------------------------------
     def initial_state(self) -> DriverState:
@@ -97,7 +111,7 @@ class HostDriver:
             actions, eps = jax.device_get((actions, eps))
             ep_ret = np.zeros((S, E), np.float32)
             ep_len = np.zeros((S, E), np.int32)
-            while it < cfg.iterations:
+            while it < cfg.iterations and not reached_stop(cfg, carry.best):
                 K = min(self.chunk_iterations, cfg.iterations - it)
                 logs = _empty_logs(S, K, E)
                 for k in range(K):
@@ -130,14 +144,28 @@ class HostDriver:
                     ep_ret[done] = 0.0
                     ep_len[done] = 0
                     it += 1
+                if cfg.select_every:
+                    carry = self._select(carry, it)
                 state = DriverState(carry, it, state.fill_start)
                 yield state, logs
         finally:
             envs.close()
 
-    @staticmethod
-    def params(state: DriverState) -> Any:
-        return state.carry.learner.agent.params
+    def _select(self, carry: Carry, it: int) -> Carry:
+        """Greedy episodes on a fresh Gymnasium env; every seed keeps its best params."""
+        from deepq.evaluate import evaluate
+
+        cfg = self.cfg
+        params = carry.learner.agent.params
+        returns = evaluate(self.agent.act, params, cfg.num_seeds, cfg.env_id,
+                           cfg.select_episodes, cfg.eval_epsilon, cfg.seed + 7_919 * it)
+        score = jnp.asarray(returns.mean(axis=1), jnp.float32)
+        return carry._replace(best=self._keep_better(carry.best, params, score))
+
+    def params(self, state: DriverState) -> Any:
+        """The run's result: the selected params when selection is on, else the last."""
+        carry = state.carry
+        return carry.best.params if self.cfg.select_every else carry.learner.agent.params
 
 
 def _empty_logs(S: int, K: int, E: int) -> dict[str, np.ndarray]:

@@ -9,15 +9,29 @@ into chunks computes exactly what one long scan would.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, SingleDeviceSharding
+from jax.sharding import PartitionSpec as P
 
 from deepq.agents.dqn import make_agent
 from deepq.config import Config
-from deepq.drivers.common import LearnerState, StepLog, act, init_learner, observe_and_learn
+from deepq.drivers.common import (
+    Best,
+    LearnerState,
+    StepLog,
+    act,
+    chunk_iterations,
+    init_best,
+    init_learner,
+    keep_better,
+    observe_and_learn,
+    reached_stop,
+)
 from deepq.envs import EnvInfo, make_gymnax
 from deepq.replay import Transition
 
@@ -35,6 +49,7 @@ class EnvLoop(NamedTuple):
 class Carry(NamedTuple):
     learner: LearnerState
     env: EnvLoop
+    best: Best
 
 
 class DriverState(NamedTuple):
@@ -53,27 +68,35 @@ class JittedDriver:
         self.info = info
         self.agent = make_agent(cfg, info.num_actions)
         self.env, self.env_params = make_gymnax(info.env_id)
-        self.chunk_iterations = max(1, min(cfg.chunk_steps // cfg.num_envs, cfg.iterations))
-        self._chunk = jax.jit(
-            jax.vmap(self._chunk_one_seed, in_axes=(0, None, None)), donate_argnums=0
-        )
-        self._init = jax.jit(jax.vmap(self._init_one_seed))
+        self.chunk_iterations = chunk_iterations(cfg)
+        chunk = jax.vmap(self._chunk_one_seed, in_axes=(0, None, None))
+        init = jax.vmap(self._init_one_seed)
+        self.mesh = seed_mesh(cfg.num_seeds)
+        if self.mesh is not None:  # seeds split over the CPU cores, one block per core
+            seeds, shared = P("seed"), P()
+            chunk = jax.shard_map(chunk, mesh=self.mesh, in_specs=(seeds, shared, shared),
+                                  out_specs=(seeds, seeds), check_vma=False)
+            init = jax.shard_map(init, mesh=self.mesh, in_specs=seeds, out_specs=seeds,
+                                 check_vma=False)
+        self._chunk = jax.jit(chunk, donate_argnums=0)
+        self._compiled_chunk: Future | None = None
+        self._init = jax.jit(init)
 
     # -- one seed -------------------------------------------------------------
     def _init_one_seed(self, key: jax.Array) -> Carry:
         cfg, env, params = self.cfg, self.env, self.env_params
-        k_learner, k_env, k_reset = jax.random.split(key, 3)
+        k_learner, k_env, k_reset, k_best = jax.random.split(key, 4)
         reset_keys = jax.random.split(k_reset, cfg.num_envs)
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, params)
         obs = obs.astype(jnp.float32)
         learner = init_learner(cfg, self.agent, k_learner, obs[0])
         zeros = jnp.zeros(cfg.num_envs, jnp.float32)
         loop = EnvLoop(state, obs, k_env, zeros, jnp.zeros(cfg.num_envs, jnp.int32))
-        return Carry(learner, loop)
+        return Carry(learner, loop, init_best(learner.agent.params, k_best))
 
     def _step(self, carry: Carry, it: jnp.ndarray, fill_start: jnp.ndarray):
         cfg, env, params = self.cfg, self.env, self.env_params
-        learner, loop = carry
+        learner, loop, best = carry
         actions, eps, learner = act(cfg, self.agent, learner, loop.obs, it)
         key, sub = jax.random.split(loop.key)
         step_keys = jax.random.split(sub, cfg.num_envs)
@@ -92,7 +115,7 @@ class JittedDriver:
         log = StepLog(done, ret, length, eps, learner.last_loss, learner.last_q)
         loop = EnvLoop(state, obs.astype(jnp.float32), key, jnp.where(done, 0.0, ret),
                        jnp.where(done, 0, length))
-        return Carry(learner, loop), log
+        return Carry(learner, loop, best), log
 
     def _chunk_one_seed(self, carry: Carry, start: jnp.ndarray, fill_start: jnp.ndarray):
         total = self.cfg.iterations
@@ -107,12 +130,58 @@ class JittedDriver:
             )
 
         its = start + jnp.arange(self.chunk_iterations, dtype=jnp.int32)
-        return jax.lax.scan(body, carry, its)
+        carry, logs = jax.lax.scan(body, carry, its)
+        if self.cfg.select_every:
+            key, sub = jax.random.split(carry.best.key)
+            params = carry.learner.agent.params
+            score = self._greedy_return(params, sub)
+            carry = carry._replace(best=keep_better(carry.best._replace(key=key), params, score))
+        return carry, logs
+
+    def _greedy_return(self, params: Any, key: jax.Array) -> jnp.ndarray:
+        """Mean return of `select_episodes` fresh episodes played at eval_epsilon."""
+        cfg, env, env_params = self.cfg, self.env, self.env_params
+        n = cfg.select_episodes
+        k_reset, key = jax.random.split(key)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, n),
+                                                            env_params)
+
+        def body(c, _):
+            obs, state, ret, alive, key = c
+            key, k_act, k_step = jax.random.split(key, 3)
+            actions = self.agent.act(params, obs.astype(jnp.float32), k_act, cfg.eval_epsilon)
+            obs, state, reward, terminated, truncated, _ = jax.vmap(
+                env.step, in_axes=(0, 0, 0, None)
+            )(jax.random.split(k_step, n), state, actions, env_params)
+            ret = ret + jnp.where(alive, reward, 0.0)
+            alive = alive & ~(terminated | truncated)
+            return (obs, state, ret, alive, key), None
+
+        init = (obs, state, jnp.zeros(n, jnp.float32), jnp.ones(n, bool), key)
+        (_, _, ret, _, _), _ = jax.lax.scan(body, init, None,
+                                            length=env_params.max_steps_in_episode)
+        return ret.mean()
 
     # -- all seeds ------------------------------------------------------------
     def initial_state(self) -> DriverState:
         keys = jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
+        if self._compiled_chunk is None:
+            # XLA compiles the chunk on a second thread while this one compiles and runs
+            # the init: a cold start pays for the longer of the two, not their sum.
+            self._compiled_chunk = ThreadPoolExecutor(1).submit(self._compile_chunk, keys)
         return DriverState(self._init(keys), 0, 0)
+
+    def _seed_sharding(self):
+        if self.mesh is not None:
+            return NamedSharding(self.mesh, P("seed"))
+        return SingleDeviceSharding(jax.devices()[0])
+
+    def _compile_chunk(self, keys: jax.Array):
+        sharding = self._seed_sharding()
+        carry = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                             jax.eval_shape(self._init, keys))
+        clock = jax.ShapeDtypeStruct((), jnp.int32)
+        return self._chunk.lower(carry, clock, clock).compile()
 
     def chunks(self, state: DriverState) -> Iterator[tuple[DriverState, dict[str, np.ndarray]]]:
         """Run chunk after chunk from `state`; yield the new state and its step logs.
@@ -120,18 +189,37 @@ class JittedDriver:
         Logs are numpy arrays [S, K, E] (done, episode_return, episode_length) and
         [S, K] (epsilon, loss, q_mean) for the K iterations of the chunk that ran.
         """
-        while state.iteration < self.cfg.iterations:
-            carry, logs = self._chunk(
-                state.carry, jnp.int32(state.iteration), jnp.int32(state.fill_start)
-            )
+        if self._compiled_chunk is None:
+            self.initial_state()
+        chunk = self._compiled_chunk.result()
+        # The compiled chunk takes the carry split over its devices (a restored one is not).
+        state = state._replace(carry=jax.device_put(state.carry, self._seed_sharding()))
+        while state.iteration < self.cfg.iterations and not reached_stop(self.cfg,
+                                                                          state.carry.best):
+            carry, logs = chunk(state.carry, np.int32(state.iteration),
+                                np.int32(state.fill_start))
             ran = min(self.chunk_iterations, self.cfg.iterations - state.iteration)
             logs = {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
             state = DriverState(carry, state.iteration + ran, state.fill_start)
             yield state, logs
 
-    @staticmethod
-    def params(state: DriverState):
-        return state.carry.learner.agent.params
+    def params(self, state: DriverState):
+        """The run's result: the selected params when selection is on, else the last."""
+        carry = state.carry
+        return carry.best.params if self.cfg.select_every else carry.learner.agent.params
+
+
+def seed_mesh(num_seeds: int) -> Mesh | None:
+    """A mesh over the CPU devices that the seeds split evenly across, or None for one.
+
+    On the CPU every core is a JAX device (see deepq/__init__.py), and a vmapped update of
+    many seeds is compute-bound on one core, so each core runs a block of the seeds.
+    """
+    devices = jax.devices()
+    if devices[0].platform != "cpu":
+        return None
+    n = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
+    return Mesh(np.array(devices[:n]), ("seed",)) if n > 1 else None
 
 
 def _idle_log(num_envs: int) -> StepLog:
