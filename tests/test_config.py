@@ -39,6 +39,7 @@ def test_env_default_preset_and_round_trip():
     cfg = base_config("CartPole-v1", None)
     assert cfg == PRESETS["cartpole"].config()
     assert Config.from_dict(cfg.to_dict()) == cfg
-    assert base_config("Acrobot-v1", None) == Config(env_id="Acrobot-v1")
+    assert base_config("Acrobot-v1", None) == PRESETS["zoo-acrobot"].config()
+    assert base_config("LunarLander-v3", None) == Config(env_id="LunarLander-v3")
     with pytest.raises(UserError):
         base_config(None, "no-such-preset")

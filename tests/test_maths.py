@@ -47,6 +47,9 @@ def test_linear_epsilon_schedule():
     cfg = Config(total_steps=1000, epsilon_start=1.0, epsilon_end=0.1, epsilon_fraction=0.5)
     eps = [float(schedules.epsilon(cfg, jnp.float32(t), jnp.int32(0))) for t in (0, 250, 500, 900)]
     np.testing.assert_allclose(eps, [1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+    cfg = cfg.replace(epsilon_steps=100)  # an absolute duration wins over the fraction
+    eps = [float(schedules.epsilon(cfg, jnp.float32(t), jnp.int32(0))) for t in (0, 50, 100)]
+    np.testing.assert_allclose(eps, [1.0, 0.55, 0.1], rtol=1e-6)
 
 
 def test_exponential_epsilon_schedule():

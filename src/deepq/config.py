@@ -16,6 +16,7 @@ from deepq.errors import UserError
 CHOICES: dict[str, tuple[str, ...]] = {
     "algo": ("dqn", "random"),
     "backend": ("auto", "gymnax", "gymnasium"),
+    "network": ("mlp", "minatar_cnn", "dqn2013_cnn", "nature_cnn"),
     "activation": ("relu", "tanh"),
     "loss": ("mse", "huber", "pseudo_huber"),
     "target_update": ("none", "hard", "polyak"),
@@ -39,7 +40,10 @@ class Config:
     num_seeds: int = 1  # seeds seed, seed+1, ... trained side by side
     total_steps: int = 50_000
     num_envs: int = 1  # parallel envs per seed
+    sticky_actions: float = 0.0  # probability that the env repeats the previous action
+    full_action_set: bool = False  # MinAtar / ALE: all 6 / 18 actions, not the minimal set
     # --- network ---
+    network: str = "mlp"  # mlp (hidden_sizes, activation) or a paper's CNN
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     # --- TD learning ---
@@ -72,6 +76,7 @@ class Config:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     epsilon_fraction: float = 0.1  # linear: fraction of total_steps to reach the end
+    epsilon_steps: int = 0  # linear: steps to reach the end; 0: use epsilon_fraction
     epsilon_decay: float = 1e-4  # exponential: rate per step; multiplicative: factor per update
     temperature: float = 1.0  # boltzmann
     # --- evaluation and artifacts ---
@@ -131,7 +136,8 @@ class Config:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("learning_starts", "checkpoint_every", "seed", "select_every"):
+        for name in ("learning_starts", "checkpoint_every", "seed", "select_every",
+                     "epsilon_steps"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
@@ -140,6 +146,8 @@ class Config:
             )
         if self.learning_rate <= 0:
             raise UserError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.sticky_actions < 1.0:
+            raise UserError(f"sticky_actions must be in [0, 1), got {self.sticky_actions}")
         if not 0.0 <= self.gamma <= 1.0:
             raise UserError(f"gamma must be in [0, 1], got {self.gamma}")
         if not 0.0 < self.tau <= 1.0:
@@ -215,13 +223,42 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "zoo-cartpole",
             "rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1 (Raffin et al., "
-            "github.com/DLR-RM/rl-baselines3-zoo).",
+            "github.com/DLR-RM/rl-baselines3-zoo); SB3 counts target_update_interval=10 in env "
+            "steps, so with train_freq=256 the copy lands once per 128-update round.",
             "CartPole-v1",
             dict(
                 total_steps=50_000, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
-                learning_starts=1_000, gamma=0.99, target_update_interval=10, train_freq=256,
+                learning_starts=1_000, gamma=0.99, target_update_interval=128, train_freq=256,
                 gradient_steps=128, epsilon_schedule="linear", epsilon_fraction=0.16,
                 epsilon_start=1.0, epsilon_end=0.04, hidden_sizes=(256, 256), loss="huber",
+                optimizer="adam", max_grad_norm=10.0, num_envs=1,
+            ),
+        ),
+        Preset(
+            "zoo-acrobot",
+            "rl-baselines3-zoo hyperparams/dqn.yml, Acrobot-v1 (Raffin et al., "
+            "github.com/DLR-RM/rl-baselines3-zoo); SB3 counts target_update_interval=250 in "
+            "env steps, which at one update per step is 250 updates here.",
+            "Acrobot-v1",
+            dict(
+                total_steps=100_000, learning_rate=6.3e-4, batch_size=128, buffer_size=50_000,
+                learning_starts=0, gamma=0.99, target_update_interval=250, train_freq=4,
+                gradient_steps=4, epsilon_schedule="linear", epsilon_fraction=0.12,
+                epsilon_start=1.0, epsilon_end=0.1, hidden_sizes=(256, 256), loss="huber",
+                optimizer="adam", max_grad_norm=10.0, num_envs=1,
+            ),
+        ),
+        Preset(
+            "zoo-mountaincar",
+            "rl-baselines3-zoo hyperparams/dqn.yml, MountainCar-v0 (Raffin et al., "
+            "github.com/DLR-RM/rl-baselines3-zoo); SB3 counts target_update_interval=600 in "
+            "env steps, which at 8 updates per 16 steps is 300 updates here.",
+            "MountainCar-v0",
+            dict(
+                total_steps=120_000, learning_rate=4e-3, batch_size=128, buffer_size=10_000,
+                learning_starts=1_000, gamma=0.98, target_update_interval=300, train_freq=16,
+                gradient_steps=8, epsilon_schedule="linear", epsilon_fraction=0.2,
+                epsilon_start=1.0, epsilon_end=0.07, hidden_sizes=(256, 256), loss="huber",
                 optimizer="adam", max_grad_norm=10.0, num_envs=1,
             ),
         ),
@@ -237,10 +274,37 @@ PRESETS: dict[str, Preset] = {
                 loss="mse", optimizer="adam", max_grad_norm=0.0, num_envs=1,
             ),
         ),
+        Preset(
+            "minatar",
+            "MinAtar DQN (Young & Tian 2019, arXiv 1903.03176, github.com/kenjyoung/MinAtar "
+            "examples/dqn.py): conv 16@3x3/1 -> 128, batch 32, replay 1e5, target every 1000 "
+            "updates, one update per frame, a 5000-frame random warm-up and eps 1 -> 0.1 "
+            "linearly by frame 1e5 (the paper anneals over the 1e5 frames after the warm-up), "
+            "centered RMSProp lr 2.5e-4 decay 0.95 eps 0.01, Huber, "
+            "gamma 0.99, 5M frames, sticky actions 0.1, all 6 actions.",
+            "Breakout-MinAtar",
+            dict(
+                network="minatar_cnn", total_steps=5_000_000, num_envs=1, batch_size=32,
+                buffer_size=100_000, target_update="hard", target_update_interval=1_000,
+                learning_starts=5_000, train_freq=1, gradient_steps=1,
+                epsilon_schedule="linear", epsilon_start=1.0, epsilon_end=0.1,
+                epsilon_steps=100_000, optimizer="rmsprop", learning_rate=2.5e-4,
+                rmsprop_decay=0.95, rmsprop_eps=0.01, rmsprop_centered=True, loss="huber",
+                huber_delta=1.0, gamma=0.99, max_grad_norm=0.0, sticky_actions=0.1,
+                full_action_set=True, eval_episodes=100, chunk_steps=50_000,
+                checkpoint_every=250_000, gif=True,
+            ),
+        ),
     ]
 }
 
-DEFAULT_PRESET_FOR_ENV = {"CartPole-v1": "cartpole"}
+DEFAULT_PRESET_FOR_ENV = {
+    "CartPole-v1": "cartpole",
+    "Acrobot-v1": "zoo-acrobot",
+    "MountainCar-v0": "zoo-mountaincar",
+    **{f"{game}-MinAtar": "minatar"
+       for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
+}
 
 
 def base_config(env_id: str | None, preset: str | None) -> Config:
@@ -252,7 +316,7 @@ def base_config(env_id: str | None, preset: str | None) -> Config:
         return cfg if env_id is None else cfg.replace(env_id=env_id)
     env_id = env_id or Config.env_id
     if env_id in DEFAULT_PRESET_FOR_ENV:
-        return PRESETS[DEFAULT_PRESET_FOR_ENV[env_id]].config()
+        return PRESETS[DEFAULT_PRESET_FOR_ENV[env_id]].config().replace(env_id=env_id)
     return Config(env_id=env_id)
 
 

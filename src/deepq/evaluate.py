@@ -84,3 +84,44 @@ def summarize(returns: np.ndarray, seeds: list[int], env_id: str, epsilon: float
         "per_seed_std": [float(x) for x in returns.std(axis=1)],
         "returns": returns.tolist(),
     }
+
+
+def gymnax_returns(act_fn, params: Any, env, env_params, episodes: int, key: jax.Array,
+                   epsilon: float, sticky_prob: float = 0.0) -> jnp.ndarray:
+    """Returns [episodes] of one seed's policy on fresh gymnax episodes (jittable).
+
+    Each env plays its first episode only, up to the env's own step limit.
+    """
+    k_reset, key = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes),
+                                                        env_params)
+
+    def body(c, _):
+        obs, state, ret, alive, prev, key = c
+        key, k_act, k_step, k_sticky = jax.random.split(key, 4)
+        actions = act_fn(params, obs, k_act, epsilon)
+        if sticky_prob > 0:
+            actions = jnp.where(jax.random.uniform(k_sticky, actions.shape) < sticky_prob,
+                                prev, actions)
+        obs, state, reward, terminated, truncated, _ = jax.vmap(
+            env.step, in_axes=(0, 0, 0, None)
+        )(jax.random.split(k_step, episodes), state, actions, env_params)
+        ret = ret + jnp.where(alive, reward, 0.0)
+        alive = alive & ~(terminated | truncated)
+        return (obs, state, ret, alive, actions, key), None
+
+    init = (obs, state, jnp.zeros(episodes, jnp.float32), jnp.ones(episodes, bool),
+            jnp.zeros(episodes, jnp.int32), key)
+    (_, _, ret, _, _, _), _ = jax.lax.scan(body, init, None,
+                                           length=env_params.max_steps_in_episode)
+    return ret
+
+
+def evaluate_gymnax(act_fn, params: Any, num_seeds: int, env, env_params, episodes: int,
+                    epsilon: float, seed: int, sticky_prob: float = 0.0) -> np.ndarray:
+    """Like `evaluate`, for envs that only exist in gymnax (MinAtar): [num_seeds, episodes]."""
+    keys = jax.random.split(jax.random.PRNGKey(seed + EVAL_SEED_OFFSET), num_seeds)
+    run = jax.jit(jax.vmap(
+        lambda p, k: gymnax_returns(act_fn, p, env, env_params, episodes, k, epsilon,
+                                    sticky_prob)))
+    return np.asarray(run(params, keys), np.float64)

@@ -213,6 +213,23 @@ def _write_gif(frames: list[np.ndarray], out: Path, fps: int) -> None:
     tmp.replace(out)
 
 
+# One colour per MinAtar observation channel (up to 10 in Seaquest), on black.
+PLANE_COLOURS = np.array([
+    [255, 215, 0], [220, 60, 60], [60, 160, 255], [80, 200, 120], [250, 250, 250],
+    [200, 100, 255], [255, 140, 0], [0, 200, 200], [180, 180, 80], [255, 105, 180],
+], np.uint8)
+
+
+def draw_planes(obs: np.ndarray, scale: int = 24) -> np.ndarray:
+    """An RGB image [H*scale, W*scale, 3] of a [H, W, C] stack of boolean planes: each cell
+    takes the colour of its last set channel."""
+    h, w, c = obs.shape
+    image = np.zeros((h, w, 3), np.uint8)
+    for ch in range(c):
+        image[obs[..., ch] > 0] = PLANE_COLOURS[ch % len(PLANE_COLOURS)]
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+
+
 def start_plot_process(run_dir: Path, out: Path):
     """Plot `run_dir`'s curves to `out` in a child process (matplotlib's import and drawing
     take ~0.8 s, which the parent spends on evaluation and the GIF meanwhile); `.wait()`

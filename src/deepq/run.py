@@ -36,7 +36,7 @@ _OURS = (CONFIG_FILE, EVAL_FILE, SUMMARY_FILE, CURVES_FILE, GIF_FILE, "metrics.c
 def make_driver(cfg: Config):
     from deepq.envs import resolve
 
-    info = resolve(cfg.env_id, cfg.backend)
+    info = resolve(cfg.env_id, cfg.backend, cfg.full_action_set)
     if info.backend == "gymnax":
         from deepq.drivers.jitted import JittedDriver
 
@@ -250,7 +250,7 @@ def train(
         writer.close()
     train_s = time.perf_counter() - train_started
 
-    run = Run(out, cfg, driver.params(state))
+    run = Run(out, cfg, driver.params(state), driver.info)
     summary = {
         "steps_per_seed": state.iteration * cfg.num_envs,
         "seeds": cfg.seeds,
@@ -302,13 +302,15 @@ def _save(out: Path, cfg: Config, state: Any, episodes: list[int], kind: str) ->
 class Run:
     """The trained agents of a run directory: one set of parameters per seed."""
 
-    def __init__(self, path: str | Path, config: Config, params: Any):
+    def __init__(self, path: str | Path, config: Config, params: Any, info: Any = None):
         from deepq.agents.dqn import make_agent
+        from deepq.envs import resolve
 
         self.path = Path(path)
         self.config = config
         self.params = params  # leading seed axis
-        self.num_actions = int(_last_dense(params)["bias"].shape[-1])
+        self.info = info or resolve(config.env_id, config.backend, config.full_action_set)
+        self.num_actions = self.info.num_actions
         self.agent = make_agent(config, self.num_actions)
 
     @classmethod
@@ -327,7 +329,7 @@ class Run:
         params = jax.tree.map(jnp.asarray, params)
         run = cls(path, cfg, params)
         expected = jax.eval_shape(run.agent.init, jax.random.PRNGKey(0),
-                                  jnp.zeros(_obs_shape(params), jnp.float32)).params
+                                  jnp.zeros(run.info.obs_shape, run.info.obs_dtype)).params
         want = [x.shape for x in jax.tree.leaves(expected)]
         got = [x.shape[1:] for x in jax.tree.leaves(params)]
         if want != got or jax.tree.leaves(params)[0].shape[0] != cfg.num_seeds:
@@ -337,8 +339,9 @@ class Run:
 
     def evaluate(self, episodes: int | None = None, epsilon: float | None = None,
                  env_id: str | None = None, write: bool = False) -> dict:
-        """Greedy (or epsilon) episodes of every seed on the reference Gymnasium env."""
-        from deepq.evaluate import evaluate, summarize
+        """Greedy (or epsilon) episodes of every seed on the reference Gymnasium env
+        (in gymnax for envs that only exist there, like MinAtar)."""
+        from deepq.evaluate import evaluate, evaluate_gymnax, summarize
 
         cfg = self.config
         episodes = cfg.eval_episodes if episodes is None else episodes
@@ -348,8 +351,16 @@ class Run:
             raise UserError(f"--episodes must be positive, got {episodes}")
         if not 0.0 <= epsilon <= 1.0:
             raise UserError(f"--epsilon must be in [0, 1], got {epsilon}")
-        returns = evaluate(self.agent.act, self.params, cfg.num_seeds, env_id, episodes,
-                           epsilon, cfg.seed)
+        if env_id == cfg.env_id and self.info.reference_id is None:
+            from deepq.envs import make_gymnax
+
+            env, env_params = make_gymnax(env_id, cfg.full_action_set)
+            returns = evaluate_gymnax(self.agent.act, self.params, cfg.num_seeds, env,
+                                      env_params, episodes, epsilon, cfg.seed,
+                                      cfg.sticky_actions)
+        else:
+            returns = evaluate(self.agent.act, self.params, cfg.num_seeds, env_id, episodes,
+                               epsilon, cfg.seed)
         result = summarize(returns, cfg.seeds, env_id, epsilon)
         if write:
             checkpoint.atomic_write_text(self.path / EVAL_FILE, json.dumps(result, indent=2))
@@ -361,8 +372,8 @@ class Run:
         import jax
         import jax.numpy as jnp
 
-        obs = jnp.asarray(obs, jnp.float32)
-        single = obs.ndim == len(_obs_shape(self.params))
+        obs = jnp.asarray(obs, self.info.obs_dtype)
+        single = obs.ndim == len(self.info.obs_shape)
         batch = obs[None] if single else obs
         params = jax.tree.map(lambda x: x[seed_index], self.params)
         key = jax.random.PRNGKey(0) if key is None else key
@@ -386,17 +397,20 @@ class Run:
         if not 0 <= seed_index < self.config.num_seeds:
             raise UserError(f"seed index {seed_index} out of range: the run has "
                             f"{self.config.num_seeds} seed(s)")
-        env = make_gymnasium(self.config.env_id, render_mode="rgb_array")
         params = jax.tree.map(lambda x: x[seed_index], self.params)
         act = jax.jit(lambda p, o, k, t: self.agent.act(p, o[None], jax.random.fold_in(k, t),
                                                         0.0)[0])
         key = jax.random.PRNGKey(self.config.seed)
+        if self.info.reference_id is None:  # MinAtar: draw the observation planes
+            frames = _gymnax_frames(self.config, params, act, key, max_steps, frame_every)
+            return write_video(frames, out, fps=max(1, 10 // frame_every), shrink=1)
+        env = make_gymnasium(self.config.env_id, render_mode="rgb_array")
         frames = []
         try:
             obs, _ = env.reset(seed=self.config.seed + 7)
             frames.append(env.render())
             for t in range(max_steps):
-                action = int(act(params, np.asarray(obs, np.float32), key, t))
+                action = int(act(params, np.asarray(obs, self.info.obs_dtype), key, t))
                 obs, _, terminated, truncated, _ = env.step(action)
                 if (t + 1) % frame_every == 0:
                     frames.append(env.render())
@@ -422,18 +436,28 @@ class Run:
         return dest
 
 
-def _dense_layers(params: Any) -> list[dict]:
-    """The MLP's Dense layers in order (flax names them Dense_0, Dense_1, ...)."""
-    layers = params["params"]
-    return [layers[n] for n in sorted(layers, key=lambda n: int(n.rsplit("_", 1)[-1]))]
+def _gymnax_frames(cfg: Config, params: Any, act, key, max_steps: int,
+                   frame_every: int) -> list[np.ndarray]:
+    """One greedy episode of a gymnax-only env, each observation drawn as an image."""
+    import jax
 
+    from deepq.envs import make_gymnax
+    from deepq.report import draw_planes
 
-def _last_dense(params: Any) -> dict:
-    return _dense_layers(params)[-1]
-
-
-def _obs_shape(params: Any) -> tuple[int, ...]:
-    return (int(_dense_layers(params)[0]["kernel"].shape[-2]),)
+    env, env_params = make_gymnax(cfg.env_id, cfg.full_action_set)
+    step = jax.jit(env.step)
+    k_reset, k_env = jax.random.split(jax.random.PRNGKey(cfg.seed + 7))
+    obs, state = env.reset(k_reset, env_params)
+    frames = [draw_planes(np.asarray(obs))]
+    for t in range(min(max_steps, env_params.max_steps_in_episode)):
+        action = act(params, obs, key, t)
+        obs, state, _, terminated, truncated, _ = step(jax.random.fold_in(k_env, t), state,
+                                                      action, env_params)
+        if (t + 1) % frame_every == 0:
+            frames.append(draw_planes(np.asarray(obs)))
+        if bool(terminated) or bool(truncated):
+            break
+    return frames
 
 
 def load(path: str | Path) -> Run:

@@ -13,8 +13,8 @@ from deepq.config import Config
 def epsilon(cfg: Config, step: jnp.ndarray, updates: jnp.ndarray) -> jnp.ndarray:
     start, end = cfg.epsilon_start, cfg.epsilon_end
     if cfg.epsilon_schedule == "linear":
-        # start -> end linearly over the first epsilon_fraction of the run, then flat.
-        duration = max(cfg.epsilon_fraction * cfg.total_steps, 1.0)
+        # start -> end linearly over epsilon_steps (else that fraction of the run), then flat.
+        duration = max(cfg.epsilon_steps or cfg.epsilon_fraction * cfg.total_steps, 1.0)
         frac = jnp.clip(step / duration, 0.0, 1.0)
         return start + frac * (end - start)
     if cfg.epsilon_schedule == "exponential":

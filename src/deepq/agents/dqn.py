@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from deepq.config import Config
-from deepq.networks import MLP
+from deepq.networks import make_network
 from deepq.replay import Transition
 
 
@@ -103,7 +103,7 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
 
 
 def make_agent(cfg: Config, num_actions: int) -> Agent:
-    network = MLP(tuple(cfg.hidden_sizes), num_actions, cfg.activation)
+    network = make_network(cfg.network, num_actions, cfg.hidden_sizes, cfg.activation)
     optimizer = make_optimizer(cfg)
 
     def init(key: jax.Array, obs_example: jnp.ndarray) -> AgentState:

@@ -72,13 +72,20 @@ def chunk_iterations(cfg: Config) -> int:
     return max(1, min(steps // cfg.num_envs, cfg.iterations))
 
 
+def sticky(key: jax.Array, previous: jnp.ndarray, chosen: jnp.ndarray, prob: float):
+    """The env's actions: with probability `prob` each env repeats its previous action
+    (sticky actions, Machado et al. 2018; MinAtar's default is 0.1)."""
+    return jnp.where(jax.random.uniform(key, chosen.shape) < prob, previous, chosen)
+
+
 def init_learner(cfg: Config, agent: Agent, key: jax.Array, obs_example: jnp.ndarray):
     k_agent, key = jax.random.split(key)
+    obs_example = jnp.asarray(obs_example)  # replay keeps the env's dtype (bool, uint8, f32)
     example = replay.Transition(
-        obs=jnp.asarray(obs_example, jnp.float32),
+        obs=obs_example,
         action=jnp.zeros((), jnp.int32),
         reward=jnp.zeros((), jnp.float32),
-        next_obs=jnp.asarray(obs_example, jnp.float32),
+        next_obs=obs_example,
         terminated=jnp.zeros((), jnp.float32),
     )
     nan = jnp.full((), jnp.nan, jnp.float32)

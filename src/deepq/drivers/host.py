@@ -74,7 +74,7 @@ class HostDriver:
 
     # -- one seed -------------------------------------------------------------
     def _init_one_seed(self, key: jax.Array) -> Carry:
-        obs_example = jnp.zeros(self.info.obs_shape, jnp.float32)
+        obs_example = jnp.zeros(self.info.obs_shape, self.info.obs_dtype)
         k_learner, k_best = jax.random.split(key)
         learner = init_learner(self.cfg, self.agent, k_learner, obs_example)
         return Carry(learner, init_best(learner.agent.params, k_best))
@@ -104,7 +104,8 @@ class HostDriver:
             # Env seeds differ per seed and per resume point, and repeat across reruns.
             env_seeds = [s * 10_007 + e + state.iteration for s in cfg.seeds for e in range(E)]
             obs, _ = envs.reset(seed=env_seeds)
-            obs = np.asarray(obs, np.float32).reshape(shape)
+            dtype = self.info.obs_dtype
+            obs = np.asarray(obs, dtype).reshape(shape)
             carry = state.carry
             it = state.iteration
             actions, eps, carry = self._act(carry, obs, jnp.int32(it))
@@ -117,7 +118,7 @@ class HostDriver:
                 for k in range(K):
                     actions_np = actions.reshape(S * E)
                     next_obs, reward, terminated, truncated, info = envs.step(actions_np)
-                    next_obs = np.asarray(next_obs, np.float32)
+                    next_obs = np.asarray(next_obs, dtype)
                     final_obs = next_obs.copy()
                     if "final_obs" in info:
                         for i in np.nonzero(info["_final_obs"])[0]:

@@ -31,8 +31,10 @@ from deepq.drivers.common import (
     keep_better,
     observe_and_learn,
     reached_stop,
+    sticky,
 )
 from deepq.envs import EnvInfo, make_gymnax
+from deepq.evaluate import gymnax_returns
 from deepq.replay import Transition
 
 
@@ -44,6 +46,7 @@ class EnvLoop(NamedTuple):
     key: jax.Array
     episode_return: jnp.ndarray  # [E]
     episode_length: jnp.ndarray  # [E]
+    prev_action: jnp.ndarray  # [E] what the env did last (for sticky actions)
 
 
 class Carry(NamedTuple):
@@ -67,7 +70,7 @@ class JittedDriver:
         self.cfg = cfg
         self.info = info
         self.agent = make_agent(cfg, info.num_actions)
-        self.env, self.env_params = make_gymnax(info.env_id)
+        self.env, self.env_params = make_gymnax(info.env_id, cfg.full_action_set)
         self.chunk_iterations = chunk_iterations(cfg)
         chunk = jax.vmap(self._chunk_one_seed, in_axes=(0, None, None))
         init = jax.vmap(self._init_one_seed)
@@ -88,10 +91,11 @@ class JittedDriver:
         k_learner, k_env, k_reset, k_best = jax.random.split(key, 4)
         reset_keys = jax.random.split(k_reset, cfg.num_envs)
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, params)
-        obs = obs.astype(jnp.float32)
+        obs = obs.astype(self.info.obs_dtype)
         learner = init_learner(cfg, self.agent, k_learner, obs[0])
         zeros = jnp.zeros(cfg.num_envs, jnp.float32)
-        loop = EnvLoop(state, obs, k_env, zeros, jnp.zeros(cfg.num_envs, jnp.int32))
+        no_action = jnp.zeros(cfg.num_envs, jnp.int32)
+        loop = EnvLoop(state, obs, k_env, zeros, no_action, no_action)
         return Carry(learner, loop, init_best(learner.agent.params, k_best))
 
     def _step(self, carry: Carry, it: jnp.ndarray, fill_start: jnp.ndarray):
@@ -99,13 +103,19 @@ class JittedDriver:
         learner, loop, best = carry
         actions, eps, learner = act(cfg, self.agent, learner, loop.obs, it)
         key, sub = jax.random.split(loop.key)
+        env_actions = actions
+        if cfg.sticky_actions > 0:
+            key, k_sticky = jax.random.split(key)
+            env_actions = sticky(k_sticky, loop.prev_action, actions, cfg.sticky_actions)
         step_keys = jax.random.split(sub, cfg.num_envs)
         obs, state, reward, terminated, truncated, info = jax.vmap(
             env.step, in_axes=(0, 0, 0, None)
-        )(step_keys, loop.state, actions, params)
+        )(step_keys, loop.state, env_actions, params)
+        obs = obs.astype(self.info.obs_dtype)
         reward = reward.astype(jnp.float32)
-        final_obs = info["final_observation"].astype(jnp.float32)
+        final_obs = info["final_observation"].astype(self.info.obs_dtype)
         # Truncation (time limit) is not terminal: the target still bootstraps from s'.
+        # Replay stores the agent's choice, also when a sticky env repeated its last action.
         transitions = Transition(loop.obs, actions, reward, final_obs,
                                  terminated.astype(jnp.float32))
         learner = observe_and_learn(cfg, self.agent, learner, transitions, it, fill_start)
@@ -113,8 +123,8 @@ class JittedDriver:
         ret = loop.episode_return + reward
         length = loop.episode_length + 1
         log = StepLog(done, ret, length, eps, learner.last_loss, learner.last_q)
-        loop = EnvLoop(state, obs.astype(jnp.float32), key, jnp.where(done, 0.0, ret),
-                       jnp.where(done, 0, length))
+        loop = EnvLoop(state, obs, key, jnp.where(done, 0.0, ret), jnp.where(done, 0, length),
+                       jnp.where(done, 0, env_actions))
         return Carry(learner, loop, best), log
 
     def _chunk_one_seed(self, carry: Carry, start: jnp.ndarray, fill_start: jnp.ndarray):
@@ -140,27 +150,10 @@ class JittedDriver:
 
     def _greedy_return(self, params: Any, key: jax.Array) -> jnp.ndarray:
         """Mean return of `select_episodes` fresh episodes played at eval_epsilon."""
-        cfg, env, env_params = self.cfg, self.env, self.env_params
-        n = cfg.select_episodes
-        k_reset, key = jax.random.split(key)
-        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, n),
-                                                            env_params)
-
-        def body(c, _):
-            obs, state, ret, alive, key = c
-            key, k_act, k_step = jax.random.split(key, 3)
-            actions = self.agent.act(params, obs.astype(jnp.float32), k_act, cfg.eval_epsilon)
-            obs, state, reward, terminated, truncated, _ = jax.vmap(
-                env.step, in_axes=(0, 0, 0, None)
-            )(jax.random.split(k_step, n), state, actions, env_params)
-            ret = ret + jnp.where(alive, reward, 0.0)
-            alive = alive & ~(terminated | truncated)
-            return (obs, state, ret, alive, key), None
-
-        init = (obs, state, jnp.zeros(n, jnp.float32), jnp.ones(n, bool), key)
-        (_, _, ret, _, _), _ = jax.lax.scan(body, init, None,
-                                            length=env_params.max_steps_in_episode)
-        return ret.mean()
+        cfg = self.cfg
+        return gymnax_returns(self.agent.act, params, self.env, self.env_params,
+                              cfg.select_episodes, key, cfg.eval_epsilon,
+                              cfg.sticky_actions).mean()
 
     # -- all seeds ------------------------------------------------------------
     def initial_state(self) -> DriverState:

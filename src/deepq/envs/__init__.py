@@ -2,6 +2,7 @@
 
 The JAX env of an id must behave like the Gymnasium env of the same id (same observation
 layout, actions and time limit), because a run trained in JAX is evaluated on Gymnasium.
+MinAtar (Young & Tian 2019) has no Gymnasium env here: its runs are evaluated in gymnax.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ GYMNAX_ENVS: dict[str, tuple[str, str]] = {
     "CartPole-v1": ("classic_control.cartpole", "CartPole"),
     "Acrobot-v1": ("classic_control.acrobot", "Acrobot"),
     "MountainCar-v0": ("classic_control.mountain_car", "MountainCar"),
+    "Asterix-MinAtar": ("minatar.asterix", "MinAsterix"),
+    "Breakout-MinAtar": ("minatar.breakout", "MinBreakout"),
+    "Freeway-MinAtar": ("minatar.freeway", "MinFreeway"),
+    "Seaquest-MinAtar": ("minatar.seaquest", "MinSeaquest"),
+    "SpaceInvaders-MinAtar": ("minatar.space_invaders", "MinSpaceInvaders"),
 }
 
 
@@ -28,6 +34,12 @@ class EnvInfo:
     backend: str  # "gymnax" | "gymnasium"
     obs_shape: tuple[int, ...]
     num_actions: int
+    obs_dtype: str = "float32"  # what replay stores (bool MinAtar planes, uint8 pixels)
+    reference_id: str | None = None  # the Gymnasium env runs are evaluated on; None: gymnax
+
+    @property
+    def is_minatar(self) -> bool:
+        return self.env_id.endswith("-MinAtar")
 
 
 def _import_gymnax_module(module: str) -> types.ModuleType:
@@ -59,10 +71,11 @@ def _import_gymnax_module(module: str) -> types.ModuleType:
             sys.modules.pop(name, None)
 
 
-def make_gymnax(env_id: str):
+def make_gymnax(env_id: str, full_action_set: bool = False):
     """The gymnax env object and its default params."""
     module, cls = GYMNAX_ENVS[env_id]
-    env = getattr(_import_gymnax_module(module), cls)()
+    kwargs = {"use_minimal_action_set": not full_action_set} if "MinAtar" in env_id else {}
+    env = getattr(_import_gymnax_module(module), cls)(**kwargs)
     return env, env.default_params
 
 
@@ -102,12 +115,14 @@ def _unknown_id_message(env_id: str) -> str:
     return f"unknown env id {env_id!r}: {hint}"
 
 
-def resolve(env_id: str, backend: str = "auto") -> EnvInfo:
+def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False) -> EnvInfo:
     """Pick the backend for `env_id` and check that its action space is discrete."""
     if backend in ("auto", "gymnax") and env_id in GYMNAX_ENVS:
-        env, params = make_gymnax(env_id)
-        shape = tuple(env.observation_space(params).shape)
-        return EnvInfo(env_id, "gymnax", shape, int(env.action_space(params).n))
+        env, params = make_gymnax(env_id, full_action_set)
+        space = env.observation_space(params)
+        minatar = env_id.endswith("-MinAtar")
+        return EnvInfo(env_id, "gymnax", tuple(space.shape), int(env.action_space(params).n),
+                       "bool" if minatar else "float32", None if minatar else env_id)
     if backend == "gymnax":
         raise UserError(
             f"{env_id} has no JAX implementation here (JAX envs: {', '.join(GYMNAX_ENVS)}): "
@@ -130,6 +145,8 @@ def resolve(env_id: str, backend: str = "auto") -> EnvInfo:
                 f"{env_id} has a {type(env.observation_space).__name__} observation space; "
                 "deepq needs a Box observation"
             )
-        return EnvInfo(env_id, "gymnasium", shape, int(env.action_space.n))
+        dtype = str(env.observation_space.dtype)
+        return EnvInfo(env_id, "gymnasium", shape, int(env.action_space.n),
+                       "uint8" if dtype == "uint8" else "float32", env_id)
     finally:
         env.close()

@@ -1,0 +1,85 @@
+"""MinAtar through gymnax, the papers' conv nets, sticky actions and plane rendering."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from deepq.config import base_config
+from deepq.drivers.common import sticky
+from deepq.networks import make_network
+from deepq.report import PLANE_COLOURS, draw_planes
+from tests.helpers import run_deepq
+
+
+@pytest.mark.parametrize("name, obs_shape, flat, hidden", [
+    ("minatar_cnn", (10, 10, 4), 8 * 8 * 16, 128),      # 3x3/1 VALID: 10 -> 8
+    ("dqn2013_cnn", (84, 84, 4), 9 * 9 * 32, 256),      # 8x8/4: 84 -> 20; 4x4/2: 20 -> 9
+    ("nature_cnn", (84, 84, 4), 7 * 7 * 64, 512),       # ... 3x3/1: 9 -> 7
+])
+def test_conv_nets_match_the_papers_layer_sizes(name, obs_shape, flat, hidden):
+    net = make_network(name, num_actions=6)
+    obs = jnp.zeros((2,) + obs_shape, jnp.uint8)
+    params = net.init(jax.random.PRNGKey(0), obs)["params"]
+    assert params["Dense_0"]["kernel"].shape == (flat, hidden)
+    assert params["Dense_1"]["kernel"].shape == (hidden, 6)
+    assert net.apply({"params": params}, obs).shape == (2, 6)
+
+
+def test_sticky_actions_repeat_the_previous_action_at_their_rate():
+    prev, chosen = jnp.zeros(20_000, jnp.int32), jnp.ones(20_000, jnp.int32)
+    key = jax.random.PRNGKey(3)
+    np.testing.assert_array_equal(sticky(key, prev, chosen, 0.0), chosen)
+    repeated = float(jnp.mean(sticky(key, prev, chosen, 0.25) == 0))
+    assert abs(repeated - 0.25) < 0.015  # binomial sd ~0.003
+
+
+def test_draw_planes_colours_each_channel():
+    obs = np.zeros((2, 2, 3), bool)
+    obs[0, 0, 0] = True
+    obs[1, 1, 2] = True
+    obs[1, 1, 1] = True  # the last set channel wins
+    image = draw_planes(obs, scale=2)
+    assert image.shape == (4, 4, 3)
+    np.testing.assert_array_equal(image[0, 0], PLANE_COLOURS[0])
+    np.testing.assert_array_equal(image[3, 3], PLANE_COLOURS[2])
+    np.testing.assert_array_equal(image[0, 3], [0, 0, 0])
+
+
+def test_minatar_preset_is_the_default_for_every_game():
+    cfg = base_config("Asterix-MinAtar", None)
+    assert cfg.env_id == "Asterix-MinAtar" and cfg.network == "minatar_cnn"
+    assert cfg.sticky_actions == 0.1 and cfg.full_action_set
+
+
+def test_minatar_breakout_trains_evaluates_and_records(tmp_path):
+    run = tmp_path / "breakout"
+    run_deepq("train", "--env", "Breakout-MinAtar", "--out", str(run), "--quiet",
+              "--total-steps", "3000", "--set", "learning_starts=500", "--set",
+              "buffer_size=2000", "--set", "eval_episodes=4", "--set", "gif=false",
+              "--set", "checkpoint_every=0", check=True, timeout=600)
+    result = json.loads((run / "eval.json").read_text())
+    assert result["episodes"] == 4 and result["env_id"] == "Breakout-MinAtar"
+    assert all(0 <= r <= 1000 for r in result["returns"][0])
+    gif = tmp_path / "b.gif"
+    run_deepq("record", str(run), "--out", str(gif), check=True)
+    import imageio.v3 as iio
+
+    frames = iio.imread(gif)
+    assert frames.shape[1:3] == (240, 240) and frames.shape[0] >= 2
+
+
+def test_patch_conv_equals_lax_convolution():
+    from deepq.networks import PatchConv
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 12, 12, 3))
+    for kernel, stride in ((3, 1), (4, 2), (8, 4)):
+        layer = PatchConv(5, kernel, stride)
+        params = layer.init(jax.random.PRNGKey(1), x)["params"]["Dense_0"]
+        ours = layer.apply({"params": {"Dense_0": params}}, x)
+        w = params["kernel"].reshape(kernel, kernel, 3, 5)  # the patch order is (i, j, c)
+        ref = jax.lax.conv_general_dilated(x, w, (stride, stride), "VALID",
+                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        np.testing.assert_allclose(ours, ref + params["bias"], rtol=1e-5, atol=1e-5)
