@@ -167,3 +167,19 @@ def test_selection_keeps_the_best_params_per_seed():
     best = keep(best, newer, jnp.array([10.0, 15.0]))  # a tie goes to the newer params
     np.testing.assert_array_equal(best.params["w"], [[3.0, 3.0], [2.0, 2.0]])
     np.testing.assert_array_equal(best.score, [10.0, 20.0])
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_reward_clipping_applies_to_replay_only(clip):
+    from deepq.drivers.common import init_learner, observe_and_learn
+
+    cfg = Config(hidden_sizes=(4,), buffer_size=8, batch_size=2, learning_starts=100,
+                 total_steps=1000, clip_rewards=clip)
+    agent = make_agent(cfg, 2)
+    learner = init_learner(cfg, agent, jax.random.PRNGKey(0), jnp.zeros(3))
+    rewards = jnp.array([5.0, -0.5, -3.0])
+    batch = Transition(jnp.zeros((3, 3)), jnp.zeros(3, jnp.int32), rewards, jnp.zeros((3, 3)),
+                       jnp.zeros(3))
+    learner = observe_and_learn(cfg, agent, learner, batch, jnp.int32(0), 0)
+    stored = np.asarray(learner.replay.data.reward[:3])
+    np.testing.assert_allclose(stored, [1.0, -0.5, -1.0] if clip else [5.0, -0.5, -3.0])

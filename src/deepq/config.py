@@ -48,6 +48,7 @@ class Config:
     activation: str = "relu"
     # --- TD learning ---
     gamma: float = 0.99
+    clip_rewards: bool = False  # train on rewards clipped to [-1, 1]; logged returns stay raw
     loss: str = "huber"
     huber_delta: float = 1.0
     double_dqn: bool = False

@@ -156,6 +156,8 @@ def observe_and_learn(
     replay buffer goes into the branch but not out of it: passing it through would copy
     the whole buffer every step.
     """
+    if cfg.clip_rewards:  # DQN 2013 / Nature: train on sign-clipped rewards, log raw ones
+        transitions = transitions._replace(reward=jnp.clip(transitions.reward, -1.0, 1.0))
     learner = learner._replace(replay=replay.add_batch(learner.replay, transitions))
 
     def train(s: LearnerState):
