@@ -200,6 +200,11 @@ class Preset:
         return Config(env_id=self.env_id).replace(**self.overrides)
 
 
+# Stable-Baselines3 DQN defaults that the zoo's hyperparameter files leave implicit:
+# Huber (smooth L1) loss, Adam, gradient norm clipped at 10, linear epsilon from 1, one env.
+SB3_DQN_DEFAULTS = dict(loss="huber", optimizer="adam", max_grad_norm=10.0,
+                        epsilon_schedule="linear", epsilon_start=1.0, num_envs=1)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -230,9 +235,8 @@ PRESETS: dict[str, Preset] = {
             dict(
                 total_steps=50_000, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
                 learning_starts=1_000, gamma=0.99, target_update_interval=128, train_freq=256,
-                gradient_steps=128, epsilon_schedule="linear", epsilon_fraction=0.16,
-                epsilon_start=1.0, epsilon_end=0.04, hidden_sizes=(256, 256), loss="huber",
-                optimizer="adam", max_grad_norm=10.0, num_envs=1,
+                gradient_steps=128, epsilon_fraction=0.16, epsilon_end=0.04,
+                hidden_sizes=(256, 256), **SB3_DQN_DEFAULTS,
             ),
         ),
         Preset(
@@ -244,9 +248,8 @@ PRESETS: dict[str, Preset] = {
             dict(
                 total_steps=100_000, learning_rate=6.3e-4, batch_size=128, buffer_size=50_000,
                 learning_starts=0, gamma=0.99, target_update_interval=250, train_freq=4,
-                gradient_steps=4, epsilon_schedule="linear", epsilon_fraction=0.12,
-                epsilon_start=1.0, epsilon_end=0.1, hidden_sizes=(256, 256), loss="huber",
-                optimizer="adam", max_grad_norm=10.0, num_envs=1,
+                gradient_steps=4, epsilon_fraction=0.12, epsilon_end=0.1,
+                hidden_sizes=(256, 256), **SB3_DQN_DEFAULTS,
             ),
         ),
         Preset(
@@ -258,9 +261,8 @@ PRESETS: dict[str, Preset] = {
             dict(
                 total_steps=120_000, learning_rate=4e-3, batch_size=128, buffer_size=10_000,
                 learning_starts=1_000, gamma=0.98, target_update_interval=300, train_freq=16,
-                gradient_steps=8, epsilon_schedule="linear", epsilon_fraction=0.2,
-                epsilon_start=1.0, epsilon_end=0.07, hidden_sizes=(256, 256), loss="huber",
-                optimizer="adam", max_grad_norm=10.0, num_envs=1,
+                gradient_steps=8, epsilon_fraction=0.2, epsilon_end=0.07,
+                hidden_sizes=(256, 256), **SB3_DQN_DEFAULTS,
             ),
         ),
         Preset(

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from deepq.drivers.common import sticky
 from deepq.envs import make_gymnasium
 
 EVAL_SEED_OFFSET = 1_000_003  # eval episodes never share env seeds with training
@@ -101,8 +102,7 @@ def gymnax_returns(act_fn, params: Any, env, env_params, episodes: int, key: jax
         key, k_act, k_step, k_sticky = jax.random.split(key, 4)
         actions = act_fn(params, obs, k_act, epsilon)
         if sticky_prob > 0:
-            actions = jnp.where(jax.random.uniform(k_sticky, actions.shape) < sticky_prob,
-                                prev, actions)
+            actions = sticky(k_sticky, prev, actions, sticky_prob)
         obs, state, reward, terminated, truncated, _ = jax.vmap(
             env.step, in_axes=(0, 0, 0, None)
         )(jax.random.split(k_step, episodes), state, actions, env_params)

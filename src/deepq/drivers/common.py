@@ -59,6 +59,11 @@ def keep_better(best: Best, params: Any, score: jnp.ndarray) -> Best:
     return best._replace(params=kept, score=jnp.maximum(score, best.score))
 
 
+def result_params(cfg: Config, carry: Any) -> Any:
+    """A run's result: the selected params when selection is on, else the last ones."""
+    return carry.best.params if cfg.select_every else carry.learner.agent.params
+
+
 def reached_stop(cfg: Config, best: Best) -> bool:
     """Every seed's best selection score has reached `stop_at_return` (never without
     selection, or when it is inf)."""

@@ -29,6 +29,7 @@ from deepq.drivers.common import (
     keep_better,
     observe_and_learn,
     reached_stop,
+    result_params,
 )
 from deepq.envs import EnvInfo
 from deepq.replay import Transition
@@ -164,9 +165,7 @@ class HostDriver:
         return carry._replace(best=self._keep_better(carry.best, params, score))
 
     def params(self, state: DriverState) -> Any:
-        """The run's result: the selected params when selection is on, else the last."""
-        carry = state.carry
-        return carry.best.params if self.cfg.select_every else carry.learner.agent.params
+        return result_params(self.cfg, state.carry)
 
 
 def _empty_logs(S: int, K: int, E: int) -> dict[str, np.ndarray]:

@@ -31,6 +31,7 @@ from deepq.drivers.common import (
     keep_better,
     observe_and_learn,
     reached_stop,
+    result_params,
     sticky,
 )
 from deepq.envs import EnvInfo, make_gymnax
@@ -157,22 +158,28 @@ class JittedDriver:
 
     # -- all seeds ------------------------------------------------------------
     def initial_state(self) -> DriverState:
-        keys = jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
+        # XLA compiles the chunk on a second thread while this one compiles and runs the
+        # init: a cold start pays for the longer of the two, not their sum.
+        self._start_compiling_chunk()
+        return DriverState(self._init(self._seed_keys()), 0, 0)
+
+    def _seed_keys(self) -> jax.Array:
+        return jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
+
+    def _start_compiling_chunk(self) -> Future:
         if self._compiled_chunk is None:
-            # XLA compiles the chunk on a second thread while this one compiles and runs
-            # the init: a cold start pays for the longer of the two, not their sum.
-            self._compiled_chunk = ThreadPoolExecutor(1).submit(self._compile_chunk, keys)
-        return DriverState(self._init(keys), 0, 0)
+            self._compiled_chunk = ThreadPoolExecutor(1).submit(self._compile_chunk)
+        return self._compiled_chunk
 
     def _seed_sharding(self):
         if self.mesh is not None:
             return NamedSharding(self.mesh, P("seed"))
         return SingleDeviceSharding(jax.devices()[0])
 
-    def _compile_chunk(self, keys: jax.Array):
+    def _compile_chunk(self):
         sharding = self._seed_sharding()
         carry = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                             jax.eval_shape(self._init, keys))
+                             jax.eval_shape(self._init, self._seed_keys()))
         clock = jax.ShapeDtypeStruct((), jnp.int32)
         return self._chunk.lower(carry, clock, clock).compile()
 
@@ -182,9 +189,7 @@ class JittedDriver:
         Logs are numpy arrays [S, K, E] (done, episode_return, episode_length) and
         [S, K] (epsilon, loss, q_mean) for the K iterations of the chunk that ran.
         """
-        if self._compiled_chunk is None:
-            self.initial_state()
-        chunk = self._compiled_chunk.result()
+        chunk = self._start_compiling_chunk().result()
         # The compiled chunk takes the carry split over its devices (a restored one is not).
         state = state._replace(carry=jax.device_put(state.carry, self._seed_sharding()))
         while state.iteration < self.cfg.iterations and not reached_stop(self.cfg,
@@ -196,10 +201,8 @@ class JittedDriver:
             state = DriverState(carry, state.iteration + ran, state.fill_start)
             yield state, logs
 
-    def params(self, state: DriverState):
-        """The run's result: the selected params when selection is on, else the last."""
-        carry = state.carry
-        return carry.best.params if self.cfg.select_every else carry.learner.agent.params
+    def params(self, state: DriverState) -> Any:
+        return result_params(self.cfg, state.carry)
 
 
 def seed_mesh(num_seeds: int) -> Mesh | None:

@@ -37,10 +37,6 @@ class EnvInfo:
     obs_dtype: str = "float32"  # what replay stores (bool MinAtar planes, uint8 pixels)
     reference_id: str | None = None  # the Gymnasium env runs are evaluated on; None: gymnax
 
-    @property
-    def is_minatar(self) -> bool:
-        return self.env_id.endswith("-MinAtar")
-
 
 def _import_gymnax_module(module: str) -> types.ModuleType:
     """Import one gymnax env module without running gymnax/__init__.py.
