@@ -30,6 +30,9 @@ def assert_clean_error(proc, *needles):
     (["--set", "no_such_knob=1"], ["unknown hyperparameter"]),
     (["--seeds", "0"], ["num_seeds must be a positive"]),
     (["--backend", "gymnax", "--env", "LunarLander-v3"], ["LunarLander-v3"]),
+    (["--backend", "gymnasium", "--env", "Breakout-MinAtar"], ["only as a gymnax env"]),
+    (["--set", "network=resnet"], ["network='resnet'", "minatar_cnn"]),
+    (["--set", "sticky_actions=1"], ["sticky_actions must be in [0, 1)"]),
     (["--bogus-flag"], ["unrecognized arguments"]),
 ])
 def test_bad_train_input(tmp_path, args, needles):

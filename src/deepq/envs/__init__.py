@@ -126,6 +126,8 @@ def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False) -
         )
     import gymnasium as gym
 
+    if env_id in GYMNAX_ENVS and not gymnasium_id_known(env_id):
+        raise UserError(f"{env_id} exists only as a gymnax env: use --backend auto or gymnax")
     env = make_gymnasium(env_id)
     try:
         if not isinstance(env.action_space, gym.spaces.Discrete):
