@@ -34,6 +34,10 @@ def assert_clean_error(proc, *needles):
     (["--set", "network=resnet"], ["network='resnet'", "minatar_cnn"]),
     (["--set", "sticky_actions=1"], ["sticky_actions must be in [0, 1)"]),
     (["--bogus-flag"], ["unrecognized arguments"]),
+    (["--env", "ALE/Pongg-v5"], ["unknown env id", "ALE/Pong-v5"]),
+    (["--env", "ALE/Pong-v5", "--preset", "dqn2013", "--set", "frame_crop_top=40"],
+     ["frame_crop_top=40", "at most 26"]),
+    (["--env", "ALE/Pong-v5", "--set", "frame_resize=84"], ["frame_resize=84", "height x"]),
 ])
 def test_bad_train_input(tmp_path, args, needles):
     proc = run_deepq("train", "--out", str(tmp_path / "run"), *args, "--quiet")

@@ -145,7 +145,7 @@ def _hyperparameters_given(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from deepq.run import train
+    from deepq.run import read_config, train
 
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
@@ -154,22 +154,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         if fixed:
             raise UserError(f"--resume uses the run's own config; cannot change {fixed[0]} "
                             "(only --total-steps may extend it)")
+        _print_start_notes(read_config(Path(args.resume)))
         run = train(out=args.resume, resume=True, progress=not args.quiet,
                     total_steps=args.total_steps, artifacts=not args.no_artifacts)
     else:
         cfg = config_from_args(args)
         out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"
         preset = args.preset or _default_preset_name(cfg.env_id)
+        _print_start_notes(cfg)
         run = train(cfg, out, force=args.force, progress=not args.quiet, preset=preset,
                     artifacts=not args.no_artifacts)
     _print_summary(run, artifacts=not args.no_artifacts)
     return 0
 
 
-def _default_preset_name(env_id: str) -> str | None:
-    from deepq.config import DEFAULT_PRESET_FOR_ENV
+def _print_start_notes(cfg: Config) -> None:
+    from deepq.envs import GYMNAX_ENVS
+    from deepq.envs.atari import is_atari, start_notes
 
-    return DEFAULT_PRESET_FOR_ENV.get(env_id)
+    if cfg.env_id not in GYMNAX_ENVS and is_atari(cfg.env_id):
+        for line in start_notes(cfg):
+            print(line, flush=True)
+
+
+def _default_preset_name(env_id: str) -> str | None:
+    from deepq.config import default_preset
+
+    return default_preset(env_id)
 
 
 def _print_summary(run, artifacts: bool) -> None:
@@ -183,6 +194,8 @@ def _print_summary(run, artifacts: bool) -> None:
         ev = json.loads((run.path / EVAL_FILE).read_text())
         print(f"eval over {ev['episodes']} episodes per seed: mean {ev['mean']:.1f} "
               f"± {ev['std']:.1f}  per seed {[round(x, 1) for x in ev['per_seed_mean']]}")
+        if "random_mean" in ev:
+            print(f"random agent, same protocol: {ev['random_mean']:.1f} ± {ev['random_std']:.1f}")
     print(f"run dir: {run.path}")
     for name in (CURVES_FILE, GIF_FILE, EVAL_FILE, "metrics.csv", "tb"):
         if (run.path / name).exists():
@@ -201,6 +214,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"episodes x {len(result['seeds'])} seed(s)")
         for seed, m in zip(result["seeds"], result["per_seed_mean"]):
             print(f"  seed {seed}: {m:.2f}")
+        if "random_mean" in result:
+            print(f"  random agent: {result['random_mean']:.2f} ± {result['random_std']:.2f}")
     return 0
 
 

@@ -42,6 +42,17 @@ class Config:
     num_envs: int = 1  # parallel envs per seed
     sticky_actions: float = 0.0  # probability that the env repeats the previous action
     full_action_set: bool = False  # MinAtar / ALE: all 6 / 18 actions, not the minimal set
+    # --- Atari from pixels (ALE ids only; Mnih et al. 2013, 2015) ---
+    frame_skip: int = 4  # emulator frames per agent step, the action repeated
+    frame_resize: tuple[int, ...] = (84, 84)  # grayscale frames resized to height x width
+    frame_crop_top: int = 0  # a taller resize keeps the square of rows from here (2013)
+    frame_stack: int = 4  # frames per observation
+    max_pool_frames: bool = True  # pixel max over the last two frames of each step (Nature)
+    noop_max: int = 30  # up to this many no-op frames after every reset
+    terminal_on_life_loss: bool = True  # a lost life ends the episode for training only
+    max_episode_frames: int = 108_000  # training episodes truncated here (ALE v5's value)
+    eval_max_frames: int = 18_000  # evaluation episodes capped here (5 minutes of play)
+    eval_noop_max: int = 30  # no-op starts of evaluation episodes (Mnih et al. 2015)
     # --- network ---
     network: str = "mlp"  # mlp (hidden_sizes, activation) or a paper's CNN
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -98,8 +109,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["hidden_sizes"] = list(self.hidden_sizes)
-        return d
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
@@ -107,9 +117,8 @@ class Config:
         unknown = sorted(set(d) - known)
         if unknown:
             raise UserError(f"unknown config key(s) {', '.join(unknown)}: see `deepq train --help`")
-        d = dict(d)
-        if "hidden_sizes" in d:
-            d["hidden_sizes"] = tuple(d["hidden_sizes"])
+        defaults = cls()
+        d = {k: tuple(v) if isinstance(getattr(defaults, k), tuple) else v for k, v in d.items()}
         return cls(**d).validated()
 
     def to_json(self) -> str:
@@ -133,18 +142,26 @@ class Config:
                 )
         positive = ("num_seeds", "total_steps", "num_envs", "batch_size", "buffer_size",
                     "train_freq", "gradient_steps", "target_update_interval", "eval_episodes",
-                    "chunk_steps", "select_episodes")
+                    "chunk_steps", "select_episodes", "frame_skip", "frame_stack",
+                    "max_episode_frames", "eval_max_frames")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)}")
         for name in ("learning_starts", "checkpoint_every", "seed", "select_every",
-                     "epsilon_steps"):
+                     "epsilon_steps", "frame_crop_top", "noop_max", "eval_noop_max"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
             raise UserError(
                 f"hidden_sizes must be positive integers, got {list(self.hidden_sizes)}"
             )
+        if len(self.frame_resize) != 2 or min(self.frame_resize) < 8:
+            raise UserError(f"frame_resize={'x'.join(map(str, self.frame_resize))}: give height "
+                            "x width, each at least 8 (e.g. 84x84)")
+        height, width = self.frame_resize
+        if height > width and self.frame_crop_top + width > height:
+            raise UserError(f"frame_crop_top={self.frame_crop_top} cuts past the bottom of the "
+                            f"{height}-row frame: use at most {height - width}")
         if self.learning_rate <= 0:
             raise UserError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.sticky_actions < 1.0:
@@ -195,9 +212,16 @@ class Preset:
     citation: str
     env_id: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    # env id substring -> further overrides, e.g. the 2013 paper's frame skip 3 for one game
+    env_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def config(self) -> Config:
-        return Config(env_id=self.env_id).replace(**self.overrides)
+    def config(self, env_id: str | None = None) -> Config:
+        env_id = env_id or self.env_id
+        cfg = Config(env_id=env_id).replace(**self.overrides)
+        for part, extra in self.env_overrides.items():
+            if part in env_id:
+                cfg = cfg.replace(**extra)
+        return cfg
 
 
 # Stable-Baselines3 DQN defaults that the zoo's hyperparameter files leave implicit:
@@ -298,6 +322,56 @@ PRESETS: dict[str, Preset] = {
                 checkpoint_every=250_000, gif=True,
             ),
         ),
+        Preset(
+            "dqn2013",
+            "Playing Atari with Deep Reinforcement Learning (Mnih et al. 2013, arXiv "
+            "1312.5602), section 4: gray 110x84 frames cropped to 84x84, stack 4, frame skip 4 "
+            "(3 for Space Invaders), rewards clipped to +-1, conv 16@8x8/4 -> 32@4x4/2 -> 256, "
+            "RMSProp, batch 32, replay 1M, eps 1 -> 0.1 over the first 1M frames, 10M frames, "
+            "one update per step, no target network, squared error, eval eps 0.05. Not in the "
+            "paper, taken from Mnih et al. 2015: the RMSProp values, gamma 0.99, a 50k-step "
+            "random warm-up and no-op starts in evaluation.",
+            "ALE/Pong-v5",
+            dict(
+                network="dqn2013_cnn", frame_resize=(110, 84), frame_crop_top=18, frame_skip=4,
+                frame_stack=4, max_pool_frames=False, noop_max=0, eval_noop_max=30,
+                terminal_on_life_loss=False, sticky_actions=0.0, full_action_set=False,
+                clip_rewards=True, total_steps=10_000_000, num_envs=1, batch_size=32,
+                buffer_size=1_000_000, learning_starts=50_000, train_freq=1, gradient_steps=1,
+                target_update="none", loss="mse", optimizer="rmsprop", learning_rate=2.5e-4,
+                rmsprop_decay=0.95, rmsprop_eps=0.01, rmsprop_centered=True,
+                max_grad_norm=0.0, gamma=0.99, epsilon_schedule="linear", epsilon_start=1.0,
+                epsilon_end=0.1, epsilon_steps=1_000_000, eval_epsilon=0.05, eval_episodes=30,
+                chunk_steps=10_000, checkpoint_every=500_000,
+            ),
+            env_overrides={"SpaceInvaders": dict(frame_skip=3)},
+        ),
+        Preset(
+            "nature",
+            "Human-level control through deep reinforcement learning (Mnih et al. 2015, "
+            "Nature 518), Methods and Extended Data Table 1: gray 84x84 frames, max over the "
+            "last 2 of each 4 skipped frames, stack 4, up to 30 no-op starts, life loss "
+            "terminal in training, rewards clipped to +-1, conv 32@8x8/4 -> 64@4x4/2 -> "
+            "64@3x3/1 -> 512, error clipped (Huber), RMSProp lr 2.5e-4 with gradient and "
+            "squared-gradient momentum 0.95 and min squared gradient 0.01 (centered), batch "
+            "32, replay 1M, 50k-step random warm-up, an update every 4 steps, target copy "
+            "every 10k steps (2,500 updates, as in DeepMind's code and dqn_zoo), eps 1 -> 0.1 "
+            "over 1M steps, 50M steps, eval eps 0.05 over 30 episodes of at most 18k frames.",
+            "ALE/Pong-v5",
+            dict(
+                network="nature_cnn", frame_resize=(84, 84), frame_crop_top=0, frame_skip=4,
+                frame_stack=4, max_pool_frames=True, noop_max=30, eval_noop_max=30,
+                terminal_on_life_loss=True, sticky_actions=0.0, full_action_set=False,
+                clip_rewards=True, total_steps=50_000_000, num_envs=1, batch_size=32,
+                buffer_size=1_000_000, learning_starts=50_000, train_freq=4, gradient_steps=1,
+                target_update="hard", target_update_interval=2_500, loss="huber",
+                huber_delta=1.0, optimizer="rmsprop", learning_rate=2.5e-4,
+                rmsprop_decay=0.95, rmsprop_eps=0.01, rmsprop_centered=True,
+                max_grad_norm=0.0, gamma=0.99, epsilon_schedule="linear", epsilon_start=1.0,
+                epsilon_end=0.1, epsilon_steps=1_000_000, eval_epsilon=0.05, eval_episodes=30,
+                chunk_steps=10_000, checkpoint_every=500_000,
+            ),
+        ),
     ]
 }
 
@@ -315,12 +389,19 @@ def base_config(env_id: str | None, preset: str | None) -> Config:
     if preset is not None:
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-        cfg = PRESETS[preset].config()
-        return cfg if env_id is None else cfg.replace(env_id=env_id)
+        return PRESETS[preset].config(env_id)
     env_id = env_id or Config.env_id
+    name = default_preset(env_id)
+    return PRESETS[name].config(env_id) if name else Config(env_id=env_id)
+
+
+def default_preset(env_id: str) -> str | None:
+    """The preset an env trains with when none is named: its own, `nature` for ALE ids."""
     if env_id in DEFAULT_PRESET_FOR_ENV:
-        return PRESETS[DEFAULT_PRESET_FOR_ENV[env_id]].config().replace(env_id=env_id)
-    return Config(env_id=env_id)
+        return DEFAULT_PRESET_FOR_ENV[env_id]
+    from deepq.envs.atari import is_atari
+
+    return "nature" if is_atari(env_id) else None
 
 
 def parse_value(key: str, text: str) -> Any:

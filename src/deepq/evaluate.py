@@ -69,6 +69,57 @@ def evaluate(
     return returns.reshape(num_seeds, episodes)
 
 
+def evaluate_atari(act_fn, params: Any, num_seeds: int, cfg, episodes: int, epsilon: float,
+                   seed: int) -> np.ndarray:
+    """The DQN papers' protocol on an ALE game: [num_seeds, episodes] total rewards.
+
+    Every episode starts with up to `eval_noop_max` no-op frames, acts epsilon-greedily
+    (the papers use 0.05), plays until game over, lives included, and is capped at
+    `eval_max_frames` emulator frames (18,000 = 5 minutes); rewards are unclipped.
+    """
+    from deepq.envs.atari import AtariEnvs
+
+    n = num_seeds * episodes
+    envs = AtariEnvs(cfg, n, training=False)
+
+    @jax.jit
+    def policy(params, obs, key, t):
+        obs = obs.reshape((num_seeds, episodes) + obs.shape[1:])
+        keys = jax.random.split(jax.random.fold_in(key, t), num_seeds)
+        actions = jax.vmap(act_fn, in_axes=(0, 0, 0, None))(params, obs, keys, epsilon)
+        return actions.reshape(n)
+
+    try:
+        obs = envs.reset(seed + EVAL_SEED_OFFSET + np.arange(n))
+        returns = np.zeros(n, np.float64)
+        running = np.ones(n, bool)
+        key = jax.random.PRNGKey(seed + EVAL_SEED_OFFSET)
+        t = 0
+        while running.any():
+            out = envs.step(np.asarray(policy(params, obs, key, t)))
+            returns += np.where(running, out.reward, 0.0)
+            running &= ~out.game_over
+            obs = out.obs
+            t += 1
+    finally:
+        envs.close()
+    return returns.reshape(num_seeds, episodes)
+
+
+def evaluate_reference(act_fn, params: Any, cfg, info, episodes: int, epsilon: float,
+                       seed: int) -> np.ndarray:
+    """[num_seeds, episodes] returns on the run's own env: Gymnasium, ALE or gymnax."""
+    if info.atari:
+        return evaluate_atari(act_fn, params, cfg.num_seeds, cfg, episodes, epsilon, seed)
+    if info.reference_id is None:
+        from deepq.envs import make_gymnax
+
+        env, env_params = make_gymnax(cfg.env_id, cfg.full_action_set)
+        return evaluate_gymnax(act_fn, params, cfg.num_seeds, env, env_params, episodes,
+                               epsilon, seed, cfg.sticky_actions)
+    return evaluate(act_fn, params, cfg.num_seeds, info.reference_id, episodes, epsilon, seed)
+
+
 def summarize(returns: np.ndarray, seeds: list[int], env_id: str, epsilon: float) -> dict:
     """The eval summary written to eval.json and printed by `deepq eval --json`."""
     per_seed = returns.mean(axis=1)

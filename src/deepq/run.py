@@ -36,7 +36,7 @@ _OURS = (CONFIG_FILE, EVAL_FILE, SUMMARY_FILE, CURVES_FILE, GIF_FILE, "metrics.c
 def make_driver(cfg: Config):
     from deepq.envs import resolve
 
-    info = resolve(cfg.env_id, cfg.backend, cfg.full_action_set)
+    info = resolve(cfg.env_id, cfg.backend, cfg.full_action_set, cfg)
     if info.backend == "gymnax":
         from deepq.drivers.jitted import JittedDriver
 
@@ -309,7 +309,8 @@ class Run:
         self.path = Path(path)
         self.config = config
         self.params = params  # leading seed axis
-        self.info = info or resolve(config.env_id, config.backend, config.full_action_set)
+        self.info = info or resolve(config.env_id, config.backend, config.full_action_set,
+                                         config)
         self.num_actions = self.info.num_actions
         self.agent = make_agent(config, self.num_actions)
 
@@ -341,7 +342,7 @@ class Run:
                  env_id: str | None = None, write: bool = False) -> dict:
         """Greedy (or epsilon) episodes of every seed on the reference Gymnasium env
         (in gymnax for envs that only exist there, like MinAtar)."""
-        from deepq.evaluate import evaluate, evaluate_gymnax, summarize
+        from deepq.evaluate import evaluate, evaluate_reference, summarize
 
         cfg = self.config
         episodes = cfg.eval_episodes if episodes is None else episodes
@@ -351,17 +352,18 @@ class Run:
             raise UserError(f"--episodes must be positive, got {episodes}")
         if not 0.0 <= epsilon <= 1.0:
             raise UserError(f"--epsilon must be in [0, 1], got {epsilon}")
-        if env_id == cfg.env_id and self.info.reference_id is None:
-            from deepq.envs import make_gymnax
-
-            env, env_params = make_gymnax(env_id, cfg.full_action_set)
-            returns = evaluate_gymnax(self.agent.act, self.params, cfg.num_seeds, env,
-                                      env_params, episodes, epsilon, cfg.seed,
-                                      cfg.sticky_actions)
+        if env_id == cfg.env_id:
+            returns = evaluate_reference(self.agent.act, self.params, cfg, self.info, episodes,
+                                         epsilon, cfg.seed)
         else:
             returns = evaluate(self.agent.act, self.params, cfg.num_seeds, env_id, episodes,
                                epsilon, cfg.seed)
         result = summarize(returns, cfg.seeds, env_id, epsilon)
+        if self.info.atari and env_id == cfg.env_id:  # the papers' yardstick, same protocol
+            rand = evaluate_reference(self.agent.act, self.params, cfg, self.info, episodes,
+                                      1.0, cfg.seed + 1)
+            result["random_mean"] = float(rand.mean())
+            result["random_std"] = float(rand.std())
         if write:
             checkpoint.atomic_write_text(self.path / EVAL_FILE, json.dumps(result, indent=2))
         return result
@@ -401,6 +403,10 @@ class Run:
         act = jax.jit(lambda p, o, k, t: self.agent.act(p, o[None], jax.random.fold_in(k, t),
                                                         0.0)[0])
         key = jax.random.PRNGKey(self.config.seed)
+        if self.info.atari:  # the agent's own view: its newest preprocessed frame
+            frames = _atari_frames(self.config, params, self.agent.act, max_steps, frame_every)
+            return write_video(frames, out, fps=max(1, 60 // self.config.frame_skip
+                                                    // frame_every), shrink=1)
         if self.info.reference_id is None:  # MinAtar: draw the observation planes
             frames = _gymnax_frames(self.config, params, act, key, max_steps, frame_every)
             return write_video(frames, out, fps=max(1, 10 // frame_every), shrink=1)
@@ -457,6 +463,37 @@ def _gymnax_frames(cfg: Config, params: Any, act, key, max_steps: int,
             frames.append(draw_planes(np.asarray(obs)))
         if bool(terminated) or bool(truncated):
             break
+    return frames
+
+
+def _atari_frames(cfg: Config, params: Any, act_fn, max_steps: int,
+                  frame_every: int) -> list[np.ndarray]:
+    """One evaluation-protocol episode of an ALE game (epsilon = eval_epsilon, no-op
+    starts), each agent step drawn as the newest 84x84 frame it saw, scaled up 2x."""
+    import jax
+
+    from deepq.envs.atari import AtariEnvs
+
+    policy = jax.jit(lambda p, o, k: act_fn(p, o, k, cfg.eval_epsilon))
+    envs = AtariEnvs(cfg, 1, training=False)
+
+    def draw(obs: np.ndarray) -> np.ndarray:
+        gray = obs[0, :, :, -1].repeat(2, axis=0).repeat(2, axis=1)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+
+    key = jax.random.PRNGKey(cfg.seed + 7)
+    try:
+        obs = envs.reset([cfg.seed + 7])
+        frames = [draw(obs)]
+        for t in range(max_steps):
+            out = envs.step(np.asarray(policy(params, obs, jax.random.fold_in(key, t))))
+            obs = out.obs
+            if (t + 1) % frame_every == 0:
+                frames.append(draw(obs))
+            if out.game_over[0]:
+                break
+    finally:
+        envs.close()
     return frames
 
 

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepq import replay, schedules
+from deepq import frame_replay, replay, schedules
 from deepq.agents.dqn import Agent, AgentState
 from deepq.config import Config
 
@@ -83,19 +83,38 @@ def sticky(key: jax.Array, previous: jnp.ndarray, chosen: jnp.ndarray, prob: flo
     return jnp.where(jax.random.uniform(key, chosen.shape) < prob, previous, chosen)
 
 
-def init_learner(cfg: Config, agent: Agent, key: jax.Array, obs_example: jnp.ndarray):
+def init_learner(cfg: Config, agent: Agent, key: jax.Array, obs_example: jnp.ndarray,
+                 pixel_replay: bool = False):
+    """A fresh learner. `pixel_replay`: observations are frame stacks [H, W, k] of uint8,
+    stored one frame per step (frame_replay.py) instead of whole transitions."""
     k_agent, key = jax.random.split(key)
     obs_example = jnp.asarray(obs_example)  # replay keeps the env's dtype (bool, uint8, f32)
-    example = replay.Transition(
-        obs=obs_example,
-        action=jnp.zeros((), jnp.int32),
-        reward=jnp.zeros((), jnp.float32),
-        next_obs=obs_example,
-        terminated=jnp.zeros((), jnp.float32),
-    )
+    if pixel_replay:
+        *frame, stack = obs_example.shape
+        buffer = frame_replay.init(cfg.buffer_size, cfg.num_envs, tuple(frame), stack)
+    else:
+        example = replay.Transition(
+            obs=obs_example,
+            action=jnp.zeros((), jnp.int32),
+            reward=jnp.zeros((), jnp.float32),
+            next_obs=obs_example,
+            terminated=jnp.zeros((), jnp.float32),
+        )
+        buffer = replay.init(cfg.buffer_size, example)
     nan = jnp.full((), jnp.nan, jnp.float32)
-    return LearnerState(agent.init(k_agent, example.obs), replay.init(cfg.buffer_size, example),
-                        key, nan, nan)
+    return LearnerState(agent.init(k_agent, obs_example), buffer, key, nan, nan)
+
+
+def add_to_replay(buffer: Any, records: Any) -> Any:
+    if isinstance(buffer, frame_replay.FrameReplayState):
+        return frame_replay.add(buffer, records)
+    return replay.add_batch(buffer, records)
+
+
+def sample_replay(buffer: Any, key: jax.Array, batch_size: int) -> replay.Transition:
+    if isinstance(buffer, frame_replay.FrameReplayState):
+        return frame_replay.sample(buffer, key, batch_size)
+    return replay.sample(buffer, key, batch_size)
 
 
 def explore_rate(cfg: Config, it: jnp.ndarray, updates: jnp.ndarray) -> jnp.ndarray:
@@ -135,7 +154,7 @@ def train_round(cfg: Config, agent: Agent, learner: LearnerState) -> LearnerStat
 
     def one_update(agent_state: AgentState, key: jax.Array):
         k_sample, k_update = jax.random.split(key)
-        batch = replay.sample(learner.replay, k_sample, cfg.batch_size)
+        batch = sample_replay(learner.replay, k_sample, cfg.batch_size)
         return agent.update(agent_state, batch, k_update)
 
     key, sub = jax.random.split(learner.key)
@@ -153,17 +172,20 @@ def observe_and_learn(
     transitions: replay.Transition,
     it: jnp.ndarray,
     fill_start: Any,
+    train_now: bool | None = None,
 ) -> LearnerState:
     """Add one vector step's transitions, then train if the clock says so.
 
     `it` must be the same for every seed (unbatched under vmap) so that the branch below
     stays a real branch instead of becoming a select that always pays for training. The
     replay buffer goes into the branch but not out of it: passing it through would copy
-    the whole buffer every step.
+    the whole buffer every step. A host loop that knows the clock passes `train_now` and
+    gets no branch at all: the branch's outputs are fresh buffers, so even skipping costs a
+    copy of the params and optimizer state (3 ms a step for the Nature network).
     """
     if cfg.clip_rewards:  # DQN 2013 / Nature: train on sign-clipped rewards, log raw ones
         transitions = transitions._replace(reward=jnp.clip(transitions.reward, -1.0, 1.0))
-    learner = learner._replace(replay=replay.add_batch(learner.replay, transitions))
+    learner = learner._replace(replay=add_to_replay(learner.replay, transitions))
 
     def train(s: LearnerState):
         out = train_round(cfg, agent, s)
@@ -172,6 +194,9 @@ def observe_and_learn(
     def skip(s: LearnerState):
         return s.agent, s.key, s.last_loss, s.last_q
 
+    if train_now is not None:
+        return learner._replace(**dict(zip(("agent", "key", "last_loss", "last_q"),
+                                           (train if train_now else skip)(learner))))
     agent_state, key, loss, q = jax.lax.cond(trains_at(cfg, it, fill_start), train, skip, learner)
     return learner._replace(agent=agent_state, key=key, last_loss=loss, last_q=q)
 

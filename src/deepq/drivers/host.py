@@ -11,6 +11,7 @@ Gymnasium envs themselves cannot be saved, so they restart their episodes on res
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -30,8 +31,10 @@ from deepq.drivers.common import (
     observe_and_learn,
     reached_stop,
     result_params,
+    trains_at,
 )
 from deepq.envs import EnvInfo
+from deepq.frame_replay import FrameStep
 from deepq.replay import Transition
 
 
@@ -46,15 +49,73 @@ class DriverState(NamedTuple):
     fill_start: int
 
 
-def make_envs(cfg: Config):
-    import gymnasium as gym
+class EnvStep(NamedTuple):
+    """One vector step of the host envs, flat over seeds x envs."""
 
-    return gym.make_vec(
-        cfg.env_id,
-        num_envs=cfg.num_seeds * cfg.num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-    )
+    record: Any  # what replay gets: a Transition, or a FrameStep for pixel replay
+    next_obs: np.ndarray  # the observations to act on next
+    reward: np.ndarray  # raw rewards
+    episode_end: np.ndarray  # the logged episode ended with this step
+    counted: np.ndarray  # the step belongs to an episode (not an Atari reset step)
+
+
+class GymnasiumEnvs:
+    """Any Gymnasium env, one sync vector env; replay gets whole transitions."""
+
+    def __init__(self, cfg: Config, info: EnvInfo):
+        import gymnasium as gym
+
+        self.dtype = info.obs_dtype
+        self.envs = gym.make_vec(
+            cfg.env_id,
+            num_envs=cfg.num_seeds * cfg.num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        )
+
+    def reset(self, seeds: list[int]) -> np.ndarray:
+        obs, _ = self.envs.reset(seed=seeds)
+        return np.asarray(obs, self.dtype)
+
+    def step(self, obs: np.ndarray, actions: np.ndarray) -> EnvStep:
+        next_obs, reward, terminated, truncated, info = self.envs.step(actions)
+        next_obs = np.asarray(next_obs, self.dtype)
+        final_obs = next_obs.copy()
+        if "final_obs" in info:
+            for i in np.nonzero(info["_final_obs"])[0]:
+                final_obs[i] = info["final_obs"][i]
+        reward = np.asarray(reward, np.float32)
+        record = Transition(obs, actions.astype(np.int32), reward, final_obs,
+                            terminated.astype(np.float32))
+        return EnvStep(record, next_obs, reward, terminated | truncated,
+                       np.ones_like(terminated, bool))
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+class PixelEnvs:
+    """ALE games (envs/atari.py); replay gets one frame per step (frame_replay.py)."""
+
+    def __init__(self, cfg: Config, info: EnvInfo):
+        from deepq.envs.atari import AtariEnvs
+
+        self.envs = AtariEnvs(cfg, cfg.num_seeds * cfg.num_envs, training=True)
+        self.first = np.ones(self.envs.num_envs, bool)
+
+    def reset(self, seeds: list[int]) -> np.ndarray:
+        self.first[:] = True
+        return self.envs.reset(seeds)
+
+    def step(self, obs: np.ndarray, actions: np.ndarray) -> EnvStep:
+        out = self.envs.step(actions)
+        record = FrameStep(obs[..., -1], actions.astype(np.int32), out.reward,
+                           out.terminated.astype(np.float32), self.first)
+        self.first = out.ignored  # the step after a game over returned a reset observation
+        return EnvStep(record, out.obs, out.reward, out.game_over, ~out.ignored)
+
+    def close(self) -> None:
+        self.envs.close()
 
 
 class HostDriver:
@@ -65,10 +126,14 @@ class HostDriver:
         self.info = info
         self.agent = make_agent(cfg, info.num_actions)
         seeds_axis = (0, 0, None)
-        self._act = jax.jit(jax.vmap(self._act_one_seed, in_axes=seeds_axis))
-        self._observe_act = jax.jit(
-            jax.vmap(self._observe_act_one_seed, in_axes=(0, 0, 0, None, None))
-        )
+        # The carry is donated: the replay is updated in place instead of copied each step.
+        self._act = jax.jit(jax.vmap(self._act_one_seed, in_axes=seeds_axis), donate_argnums=0)
+        # One compiled step per value of "train now": the host knows the clock.
+        self._observe_act = {
+            train_now: jax.jit(jax.vmap(partial(self._observe_act_one_seed, train_now=train_now),
+                                        in_axes=(0, 0, 0, None, None)), donate_argnums=0)
+            for train_now in (False, True)
+        }
         self._init = jax.jit(jax.vmap(self._init_one_seed))
         self._keep_better = jax.jit(jax.vmap(keep_better))
         self.chunk_iterations = chunk_iterations(cfg)
@@ -77,17 +142,18 @@ class HostDriver:
     def _init_one_seed(self, key: jax.Array) -> Carry:
         obs_example = jnp.zeros(self.info.obs_shape, self.info.obs_dtype)
         k_learner, k_best = jax.random.split(key)
-        learner = init_learner(self.cfg, self.agent, k_learner, obs_example)
+        learner = init_learner(self.cfg, self.agent, k_learner, obs_example,
+                               pixel_replay=self.info.atari)
         return Carry(learner, init_best(learner.agent.params, k_best))
 
     def _act_one_seed(self, carry: Carry, obs: jnp.ndarray, it: jnp.ndarray):
         actions, eps, learner = act(self.cfg, self.agent, carry.learner, obs, it)
         return actions, eps, carry._replace(learner=learner)
 
-    def _observe_act_one_seed(self, carry: Carry, transitions: Transition, next_obs: jnp.ndarray,
-                              it: jnp.ndarray, fill_start: jnp.ndarray):
+    def _observe_act_one_seed(self, carry: Carry, transitions: Any, next_obs: jnp.ndarray,
+                              it: jnp.ndarray, fill_start: jnp.ndarray, train_now: bool):
         learner = observe_and_learn(self.cfg, self.agent, carry.learner, transitions, it,
-                                    fill_start)
+                                    fill_start, train_now)
         actions, eps, learner = act(self.cfg, self.agent, learner, next_obs, it + 1)
         return actions, eps, learner.last_loss, learner.last_q, carry._replace(learner=learner)
 
@@ -100,16 +166,14 @@ class HostDriver:
         cfg = self.cfg
         S, E = cfg.num_seeds, cfg.num_envs
         shape = (S, E) + self.info.obs_shape
-        envs = make_envs(cfg)
+        envs = PixelEnvs(cfg, self.info) if self.info.atari else GymnasiumEnvs(cfg, self.info)
         try:
             # Env seeds differ per seed and per resume point, and repeat across reruns.
             env_seeds = [s * 10_007 + e + state.iteration for s in cfg.seeds for e in range(E)]
-            obs, _ = envs.reset(seed=env_seeds)
-            dtype = self.info.obs_dtype
-            obs = np.asarray(obs, dtype).reshape(shape)
+            obs = envs.reset(env_seeds)
             carry = state.carry
             it = state.iteration
-            actions, eps, carry = self._act(carry, obs, jnp.int32(it))
+            actions, eps, carry = self._act(carry, obs.reshape(shape), jnp.int32(it))
             actions, eps = jax.device_get((actions, eps))
             ep_ret = np.zeros((S, E), np.float32)
             ep_len = np.zeros((S, E), np.int32)
@@ -117,27 +181,20 @@ class HostDriver:
                 K = min(self.chunk_iterations, cfg.iterations - it)
                 logs = _empty_logs(S, K, E)
                 for k in range(K):
-                    actions_np = actions.reshape(S * E)
-                    next_obs, reward, terminated, truncated, info = envs.step(actions_np)
-                    next_obs = np.asarray(next_obs, dtype)
-                    final_obs = next_obs.copy()
-                    if "final_obs" in info:
-                        for i in np.nonzero(info["_final_obs"])[0]:
-                            final_obs[i] = info["final_obs"][i]
-                    reward = np.asarray(reward, np.float32).reshape(S, E)
-                    done = (terminated | truncated).reshape(S, E)
-                    transitions = Transition(
-                        obs, np.asarray(actions, np.int32), reward, final_obs.reshape(shape),
-                        terminated.reshape(S, E).astype(np.float32),
-                    )
+                    out = envs.step(obs, actions.reshape(S * E))
+                    record = jax.tree.map(lambda x: x.reshape((S, E) + x.shape[1:]), out.record)
                     logs["epsilon"][:, k] = eps
-                    obs = next_obs.reshape(shape)
-                    actions, eps, loss, q, carry = self._observe_act(
-                        carry, transitions, obs, jnp.int32(it), jnp.int32(state.fill_start)
+                    obs = out.next_obs
+                    train_now = trains_at(cfg, it, state.fill_start)
+                    actions, eps, loss, q, carry = self._observe_act[train_now](
+                        carry, record, obs.reshape(shape), jnp.int32(it),
+                        jnp.int32(state.fill_start)
                     )
                     actions, eps, loss, q = jax.device_get((actions, eps, loss, q))
-                    ep_ret += reward
-                    ep_len += 1
+                    counted = out.counted.reshape(S, E)
+                    done = out.episode_end.reshape(S, E)
+                    ep_ret += np.where(counted, out.reward.reshape(S, E), 0.0)
+                    ep_len += counted
                     logs["done"][:, k] = done
                     logs["episode_return"][:, k] = ep_ret
                     logs["episode_length"][:, k] = ep_len
@@ -155,12 +212,12 @@ class HostDriver:
 
     def _select(self, carry: Carry, it: int) -> Carry:
         """Greedy episodes on a fresh Gymnasium env; every seed keeps its best params."""
-        from deepq.evaluate import evaluate
+        from deepq.evaluate import evaluate_reference
 
         cfg = self.cfg
         params = carry.learner.agent.params
-        returns = evaluate(self.agent.act, params, cfg.num_seeds, cfg.env_id,
-                           cfg.select_episodes, cfg.eval_epsilon, cfg.seed + 7_919 * it)
+        returns = evaluate_reference(self.agent.act, params, cfg, self.info, cfg.select_episodes,
+                                     cfg.eval_epsilon, cfg.seed + 7_919 * it)
         score = jnp.asarray(returns.mean(axis=1), jnp.float32)
         return carry._replace(best=self._keep_better(carry.best, params, score))
 

@@ -36,6 +36,7 @@ class EnvInfo:
     num_actions: int
     obs_dtype: str = "float32"  # what replay stores (bool MinAtar planes, uint8 pixels)
     reference_id: str | None = None  # the Gymnasium env runs are evaluated on; None: gymnax
+    atari: bool = False  # an ALE game from pixels (envs/atari.py)
 
 
 def _import_gymnax_module(module: str) -> types.ModuleType:
@@ -111,8 +112,11 @@ def _unknown_id_message(env_id: str) -> str:
     return f"unknown env id {env_id!r}: {hint}"
 
 
-def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False) -> EnvInfo:
-    """Pick the backend for `env_id` and check that its action space is discrete."""
+def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False,
+            cfg=None) -> EnvInfo:
+    """Pick the backend for `env_id` and check that its action space is discrete.
+
+    ALE ids need `cfg` (its preprocessing sets the observation shape)."""
     if backend in ("auto", "gymnax") and env_id in GYMNAX_ENVS:
         env, params = make_gymnax(env_id, full_action_set)
         space = env.observation_space(params)
@@ -128,6 +132,18 @@ def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False) -
 
     if env_id in GYMNAX_ENVS and not gymnasium_id_known(env_id):
         raise UserError(f"{env_id} exists only as a gymnax env: use --backend auto or gymnax")
+    from deepq.envs import atari
+
+    if atari.is_atari(env_id):
+        from deepq.config import Config
+
+        cfg = (cfg or Config()).replace(env_id=env_id, full_action_set=full_action_set)
+        envs = atari.AtariEnvs(cfg, 1)
+        try:
+            return EnvInfo(env_id, "gymnasium", atari.obs_shape(cfg), envs.num_actions,
+                           "uint8", env_id, atari=True)
+        finally:
+            envs.close()
     env = make_gymnasium(env_id)
     try:
         if not isinstance(env.action_space, gym.spaces.Discrete):

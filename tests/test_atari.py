@@ -1,0 +1,197 @@
+"""Atari preprocessing (envs/atari.py) against an independent reference.
+
+The reference is a raw ALE emulator stepped one frame at a time in lockstep with deepq's
+envs: its RGB screens are turned to gray, max-pooled, resized, cropped and stacked here, in
+numpy, and every observation, reward and frame count must agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepq.config import base_config
+from deepq.envs import resolve
+from deepq.envs.atari import AtariEnvs, game, overridden_defaults
+
+ale_py = pytest.importorskip("ale_py")
+
+
+def raw_ale(game: str):
+    """A bare emulator: no frame skip, no sticky actions, the game's minimal action set."""
+    ale = ale_py.ALEInterface()
+    ale.setLoggerMode(ale_py.LoggerMode.Error)
+    ale.setInt("random_seed", 0)
+    ale.setFloat("repeat_action_probability", 0.0)
+    ale.setInt("frame_skip", 1)
+    ale.loadROM(ale_py.roms.get_rom_path(game))
+    ale.reset_game()
+    return ale
+
+
+def gray(ale) -> np.ndarray:
+    """ITU-R 601 luma of the RGB screen, computed here rather than by the ALE."""
+    rgb = ale.getScreenRGB().astype(np.float64)
+    return rgb @ np.array([0.299, 0.587, 0.114])
+
+
+def area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """Row o averages the input cells under [o, o+1) * n_in / n_out, by overlap."""
+    scale = n_in / n_out
+    w = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        lo, hi = o * scale, (o + 1) * scale
+        for i in range(int(np.floor(lo)), int(np.ceil(hi))):
+            w[o, i] = max(0.0, min(hi, i + 1) - max(lo, i))
+    return w / scale
+
+
+def area_resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    return area_weights(frame.shape[0], height) @ frame @ area_weights(frame.shape[1], width).T
+
+
+def reference_frame(frames: list[np.ndarray], cfg) -> np.ndarray:
+    """The newest preprocessed frame of one agent step from its raw gray frames."""
+    last = np.maximum(frames[-1], frames[-2]) if cfg.max_pool_frames else frames[-1]
+    height, width = cfg.frame_resize
+    out = area_resize(last, height, width)
+    if height > width:  # the 2013 crop: an 84x84 square from row frame_crop_top
+        out = out[cfg.frame_crop_top:cfg.frame_crop_top + width]
+    return out
+
+
+def lockstep(cfg, steps: int, seed: int = 0):
+    """Step deepq's env and the raw emulator with the same random actions."""
+    ale = raw_ale(game(cfg.env_id))
+    envs = AtariEnvs(cfg, 1, training=True)
+    actions = ale.getMinimalActionSet()
+    rng = np.random.default_rng(seed)
+    obs = envs.reset([seed])
+    assert envs.num_actions == len(actions)
+    first = gray(ale)
+    yield None, obs, reference_frame([first, first], cfg), 0.0, ale
+    for _ in range(steps):
+        a = int(rng.integers(len(actions)))
+        frames, reward = [], 0.0
+        for _ in range(cfg.frame_skip):
+            reward += ale.act(actions[a])
+            frames.append(gray(ale))
+        out = envs.step(np.array([a]))
+        yield out, out.obs, reference_frame(frames, cfg), reward, ale
+        if out.game_over[0]:
+            break
+    envs.close()
+
+
+@pytest.mark.parametrize("preset", ["nature", "dqn2013"])
+def test_frames_rewards_and_stack_match_the_raw_emulator(preset):
+    # No-op starts and sticky actions are randomness the lockstep cannot share: off here,
+    # tested on their own below.
+    cfg = base_config("ALE/Breakout-v5", preset).replace(noop_max=0, sticky_actions=0.0)
+    prev = None
+    steps = 0
+    for out, obs, ref, reward, ale in lockstep(cfg, 120):
+        assert obs.shape == (1, 84, 84, 4) and obs.dtype == np.uint8
+        # Gray + (max over the last two frames) + area resize (+ crop), to rounding.
+        assert np.abs(obs[0, :, :, -1] - ref).max() <= 1.0
+        if prev is None:  # the stack starts as zeros behind the first frame
+            assert not obs[0, :, :, :-1].any()
+        else:  # and shifts by one frame per step
+            np.testing.assert_array_equal(obs[0, :, :, :-1], prev[0, :, :, 1:])
+            assert out.reward[0] == reward  # unclipped, summed over the skipped frames
+            steps += 1
+            assert ale.getEpisodeFrameNumber() == steps * cfg.frame_skip
+        prev = obs
+    assert steps == 120
+
+
+def test_2013_preset_skips_3_frames_in_space_invaders_only():
+    assert base_config("ALE/SpaceInvaders-v5", "dqn2013").frame_skip == 3
+    assert base_config("ALE/Pong-v5", "dqn2013").frame_skip == 4
+    assert base_config("ALE/SpaceInvaders-v5", "nature").frame_skip == 4
+    cfg = base_config("ALE/SpaceInvaders-v5", "dqn2013").replace(noop_max=0)
+    counts = [ale.getEpisodeFrameNumber() for _, _, _, _, ale in lockstep(cfg, 5)]
+    assert np.diff(counts).tolist() == [3] * 5
+
+
+def test_noop_starts_vary_between_resets_and_stay_within_noop_max():
+    cfg = base_config("ALE/Pong-v5", "nature")  # noop_max 30
+    envs = AtariEnvs(cfg, 16, training=True)
+    envs.reset(list(range(16)))
+    frames = envs.envs.ale.reset(np.arange(16), np.arange(16) + 100)[1]["episode_frame_number"]
+    envs.close()
+    assert frames.min() >= 0 and frames.max() <= 30 and len(set(frames.tolist())) > 4
+    quiet = AtariEnvs(cfg.replace(noop_max=0), 4, training=True)
+    _, info = quiet.envs.reset(seed=np.arange(4))
+    quiet.close()
+    assert info["episode_frame_number"].tolist() == [0, 0, 0, 0]
+
+
+def test_life_loss_is_terminal_in_training_only():
+    cfg = base_config("ALE/Breakout-v5", "nature")
+    rng = np.random.default_rng(0)
+    for training, terminals_per_game in ((True, 5), (False, 1)):  # Breakout: 5 lives
+        envs = AtariEnvs(cfg, 1, training=training)
+        envs.reset([3])
+        terminals = 0
+        for _ in range(5_000):
+            out = envs.step(rng.integers(0, envs.num_actions, 1))
+            terminals += int(out.terminated[0])
+            if out.game_over[0]:
+                break
+        assert out.game_over[0] and out.terminated[0]  # the last life ends the game
+        assert terminals == terminals_per_game
+        # The step after a game over only resets the env: its action is ignored.
+        after = envs.step(np.zeros(1, np.int64))
+        assert after.ignored[0] and not after.terminated[0] and after.reward[0] == 0
+        assert not after.obs[0, :, :, :-1].any()
+        envs.close()
+
+
+def test_sticky_actions_change_the_trajectory_and_full_action_set_has_18():
+    cfg = base_config("ALE/Breakout-v5", "nature").replace(noop_max=0)
+    rng = np.random.default_rng(1)
+    actions = rng.integers(0, 4, 300)
+    runs = []
+    for sticky in (0.0, 0.0, 0.5):
+        envs = AtariEnvs(cfg.replace(sticky_actions=sticky), 1)
+        envs.reset([0])
+        runs.append(np.stack([envs.step(actions[t:t + 1]).obs[0, :, :, -1]
+                              for t in range(300)]))
+        envs.close()
+    np.testing.assert_array_equal(runs[0], runs[1])  # deterministic without sticky actions
+    assert (runs[0] != runs[2]).any()
+    assert resolve("ALE/Pong-v5", cfg=cfg, full_action_set=True).num_actions == 18
+    assert resolve("ALE/Pong-v5", cfg=cfg).num_actions == 6
+
+
+def test_the_v5_ids_own_defaults_are_replaced_explicitly():
+    cfg = base_config("ALE/Pong-v5", None)  # an ALE id trains with the nature preset
+    assert cfg.network == "nature_cnn" and cfg.sticky_actions == 0.0
+    assert overridden_defaults(cfg) == ["sticky_actions 0.25 -> 0.0"]
+    assert overridden_defaults(cfg.replace(sticky_actions=0.25)) == []
+    info = resolve("ALE/Pong-v5", cfg=cfg)
+    assert info.atari and info.obs_shape == (84, 84, 4) and info.obs_dtype == "uint8"
+
+
+def test_pong_trains_evaluates_and_records_end_to_end(tmp_path):
+    import json
+
+    import deepq
+    from deepq import checkpoint
+
+    cfg = base_config("ALE/Pong-v5", "nature").replace(
+        total_steps=400, buffer_size=1_000, learning_starts=200, eval_episodes=2,
+        eval_max_frames=800, checkpoint_every=200, chunk_steps=200)
+    run = deepq.train(cfg, tmp_path / "pong", progress=False)
+    ev = json.loads((run.path / "eval.json").read_text())
+    assert ev["episodes"] == 2 and len(ev["returns"][0]) == 2
+    assert -21 <= ev["mean"] <= 21 and -21 <= ev["random_mean"] <= 21
+    assert (run.path / "episode.gif").stat().st_size > 0
+    state = checkpoint.read_raw(checkpoint.latest(run.path))["state"]
+    learner = state["carry"]["learner"]
+    # One update every 4 steps once 200 steps are in: at steps 200, 204, ..., 400.
+    assert int(learner["agent"]["updates"][0]) == len(range(200, 401, 4))
+    # The replay holds one 84x84 frame per step, not stacks.
+    assert learner["replay"]["frames"].shape == (1, 1_000, 1, 84, 84)
+    assert int(learner["replay"]["rows"][0]) == 400

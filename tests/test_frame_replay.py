@@ -1,0 +1,125 @@
+"""Pixel replay (frame_replay.py): one frame per step, stacks rebuilt at sampling time.
+
+The reference is the env itself: every transition rebuilt from the replay must equal the
+observations the env returned, across life losses, game overs and the ring's wrap-around.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from deepq import frame_replay
+from deepq.config import base_config
+from deepq.drivers.host import PixelEnvs
+from deepq.envs import resolve
+
+pytest.importorskip("ale_py")
+
+
+def play(num_envs: int, steps: int, seed: int = 0):
+    """Random play of Breakout through the host driver's env adapter: the records it hands
+    to replay, the observations acted on ([steps + 1]), and which steps were resets."""
+    cfg = base_config("ALE/Breakout-v5", "nature").replace(num_envs=num_envs)
+    envs = PixelEnvs(cfg, resolve(cfg.env_id, cfg=cfg))
+    rng = np.random.default_rng(seed)
+    obs = envs.reset(list(range(num_envs)))
+    history, records, ignored = [obs], [], []
+    for _ in range(steps):
+        out = envs.step(obs, rng.integers(0, 4, num_envs))
+        records.append(out.record)
+        ignored.append(~out.counted)
+        obs = out.next_obs
+        history.append(obs)
+    envs.close()
+    return records, np.stack(history), np.stack(ignored)
+
+
+def fill(records, capacity: int, num_envs: int) -> frame_replay.FrameReplayState:
+    state = frame_replay.init(capacity, num_envs, (84, 84), 4)
+    add = jax.jit(frame_replay.add, donate_argnums=0)
+    for rec in records:
+        state = add(state, jax.tree.map(jnp.asarray, rec))
+    return state
+
+
+@pytest.mark.parametrize("capacity", [2 * 1000, 2 * 150])  # no wrap; wrapped many times
+def test_every_sampleable_transition_equals_what_the_env_returned(capacity):
+    E, steps = 2, 900
+    records, obs, ignored = play(E, steps)
+    assert ignored.any(axis=0).all(), "each env should reach a game over in 900 steps"
+    state = fill(records, capacity, E)
+    T = capacity // E
+    start, count = (int(x) for x in frame_replay.sampleable(state))
+    rows = (start + np.arange(count)) % T
+    # Ring row r holds step s = r + T * (number of wraps): map rows back to steps.
+    steps_of = {int(r): s for s in range(steps) for r in [s % T] if s >= steps - T}
+    pairs = []
+    for e in range(E):
+        valid = np.asarray(state.valid[rows, e])
+        for r, ok in zip(rows, valid):
+            s = steps_of[int(r)]
+            # Invalid exactly where the step acted on a game's final observation (the env
+            # ignored its action and reset).
+            assert ok == (not ignored[s, e]), (s, e)
+            if ok:
+                pairs.append((int(r), e, s))
+    r, e, s = (np.array(x) for x in zip(*pairs))
+    got = jax.jit(frame_replay.gather)(state, jnp.asarray(r), jnp.asarray(e))
+    np.testing.assert_array_equal(np.asarray(got.obs), obs[s, e])
+    np.testing.assert_array_equal(np.asarray(got.next_obs), obs[s + 1, e])
+    action, reward, terminated = (np.array([getattr(records[i], name)[j] for i, j in zip(s, e)])
+                                  for name in ("action", "reward", "terminated"))
+    np.testing.assert_array_equal(np.asarray(got.action), action)
+    np.testing.assert_array_equal(np.asarray(got.reward), reward)
+    np.testing.assert_array_equal(np.asarray(got.terminated), terminated)
+    assert len(pairs) > 0.9 * count * E
+    # Life losses (terminal, the stack goes on) and game overs both were in the data.
+    terminated = np.array([r.terminated for r in records])
+    assert terminated.sum() > ignored.sum()
+
+
+def test_sampling_is_uniform_over_valid_transitions_only():
+    T, k = 40, 4
+    state = frame_replay.init(T, 1, (2, 2), k)
+    first = np.zeros(55, bool)
+    first[[0, 17, 33]] = True  # episodes start at steps 0, 17 and 33 (ring of 40 rows)
+    for s in range(55):
+        step = frame_replay.FrameStep(jnp.full((1, 2, 2), s, jnp.uint8), jnp.array([s]),
+                                      jnp.zeros(1), jnp.zeros(1), jnp.array([first[s]]))
+        state = frame_replay.add(state, step)
+    batch = jax.jit(lambda key: frame_replay.sample(state, key, 32))
+    actions = np.concatenate([np.asarray(batch(jax.random.PRNGKey(i)).action)
+                              for i in range(1_000)])
+    # Steps 15..54 are in the ring; 15, 16, 17 lack their stack's older frames (overwritten),
+    # 54 is the newest (no next frame), and 32 is followed by a reset: 35 transitions remain.
+    allowed = sorted(set(range(18, 54)) - {32})
+    assert sorted(set(actions.tolist())) == allowed
+    counts = np.bincount(actions, minlength=55)[allowed]
+    expected = len(actions) / len(allowed)
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 75  # 34 degrees of freedom: p < 1e-4 that a uniform sampler exceeds it
+
+
+def test_stacks_are_zeroed_before_an_episode_start():
+    state = frame_replay.init(10, 1, (1, 1), 4)
+    for s, first in enumerate([True, False, False, True, False, False]):
+        step = frame_replay.FrameStep(jnp.full((1, 1, 1), s + 1, jnp.uint8), jnp.array([s]),
+                                      jnp.zeros(1), jnp.zeros(1), jnp.array([first]))
+        state = frame_replay.add(state, step)
+    got = frame_replay.gather(state, jnp.array([1, 3, 4]), jnp.array([0, 0, 0]))
+    assert got.obs[:, 0, 0, :].tolist() == [[0, 0, 1, 2], [0, 0, 0, 4], [0, 0, 4, 5]]
+    assert got.next_obs[:, 0, 0, :].tolist() == [[0, 1, 2, 3], [0, 0, 4, 5], [0, 4, 5, 6]]
+    assert not bool(state.valid[2, 0])  # step 2's next frame belongs to a new episode
+
+
+def test_one_million_transitions_fit_in_8_gb():
+    # Per transition: an 84x84 frame, action and reward (4 bytes each), terminal flag as
+    # float32, first and valid flags (1 byte each): 7,070 bytes.
+    assert frame_replay.memory_bytes(1_000_000, 1, (84, 84)) == 1_000_000 * 7_070
+    assert frame_replay.memory_bytes(1_000_000, 1, (84, 84)) <= 8e9
+    shapes = jax.eval_shape(lambda: frame_replay.init(1_000_000, 4, (84, 84), 4))
+    allocated = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+    assert allocated == frame_replay.memory_bytes(1_000_000, 4, (84, 84)) + 8
