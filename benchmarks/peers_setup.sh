@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create the throwaway peer venvs for the CartPole benchmark, OUTSIDE the repo.
+# Create the throwaway peer venvs for the CartPole and Atari benchmarks, OUTSIDE the repo.
 #
 # Usage: benchmarks/peers_setup.sh [CLEANRL_CHECKOUT]
 #
@@ -9,6 +9,8 @@
 #   DEEPQ_PEERS_DIR: where the peers live (default /tmp/deepq-peers).
 #   TORCH_WHEEL: a local CPU torch wheel (default: the one in /opt/wheels);
 #   if it is missing, torch comes from the CPU index of download.pytorch.org.
+#   DEEPQ_PY: deepq's python (default .venv/bin/python next to this dir); the
+#   Atari peer venv pins jax/jaxlib/flax/optax/ale-py to the versions it has.
 #
 # Idempotent: an existing venv (marked by .ok) is kept. Delete the dir to redo.
 set -euo pipefail
@@ -17,6 +19,7 @@ PEERS="${DEEPQ_PEERS_DIR:-/tmp/deepq-peers}"
 CLEANRL_SRC="${1:-${CLEANRL_REPO:-}}"
 TORCH_WHEEL="${TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}"
 PY="${PYTHON:-python3}"
+DEEPQ_PY="${DEEPQ_PY:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}"
 
 install_torch() {
     if [[ -f "$TORCH_WHEEL" ]]; then
@@ -65,6 +68,35 @@ setup_cleanrl_code() {
     echo "cleanrl code: $dst"
 }
 
+# setup_cleanrl_atari_code: cleanrl/dqn_atari_jax.py and the cleanrl_utils modules it
+# imports (atari_wrappers, buffers) into the same src tree.
+setup_cleanrl_atari_code() {
+    local dst="$PEERS/cleanrl/src"
+    mkdir -p "$dst/cleanrl" "$dst/cleanrl_utils"
+    show_file cleanrl/dqn_atari_jax.py > "$dst/cleanrl/dqn_atari_jax.py"
+    show_file cleanrl_utils/atari_wrappers.py > "$dst/cleanrl_utils/atari_wrappers.py"
+    show_file cleanrl_utils/buffers.py > "$dst/cleanrl_utils/buffers.py"
+    touch "$dst/cleanrl/__init__.py" "$dst/cleanrl_utils/__init__.py"
+    show_file cleanrl/dqn_atari_jax.py | sha256sum | cut -c1-16 > "$dst/dqn_atari_jax.py.sha256"
+    if [[ ! -f "$CLEANRL_SRC/cleanrl/dqn_atari_jax.py" ]]; then
+        git --git-dir="$CLEANRL_SRC" rev-parse HEAD > "$dst/COMMIT"
+    fi
+    echo "cleanrl atari code: $dst"
+}
+
+# pin_like_deepq PKG...: "PKG==VERSION" as installed in deepq's venv, else plain "PKG".
+pin_like_deepq() {
+    local pkg ver
+    for pkg in "$@"; do
+        ver=""
+        if [[ -x "$DEEPQ_PY" ]]; then
+            ver="$("$DEEPQ_PY" -c "import importlib.metadata as m; print(m.version('$pkg'))" \
+                2>/dev/null || true)"
+        fi
+        if [[ -n "$ver" ]]; then echo "$pkg==$ver"; else echo "$pkg"; fi
+    done
+}
+
 mkdir -p "$PEERS"
 make_venv "$PEERS/sb3-venv" "stable-baselines3>=2,<3" "gymnasium"
 
@@ -72,6 +104,12 @@ if [[ -n "$CLEANRL_SRC" ]]; then
     setup_cleanrl_code
     # Versions per CleanRL's pyproject (gymnasium 0.29.1); numpy<2 for gymnasium 0.29.
     make_venv "$PEERS/cleanrl-venv" "gymnasium==0.29.1" "numpy<2" "tyro>=0.5.10" "tensorboard>=2.10"
+    # dqn_atari_jax.py: gymnasium 0.29.1 (its wrappers and vector-env API: GrayScaleObservation,
+    # FrameStack, final_observation), JAX on CPU; torch only for cleanrl_utils/buffers.py.
+    setup_cleanrl_atari_code
+    mapfile -t pinned < <(pin_like_deepq jax jaxlib flax optax ale-py)
+    make_venv "$PEERS/cleanrl-atari-venv" "gymnasium==0.29.1" "${pinned[@]}" \
+        "opencv-python-headless" "tyro>=0.5.10" "tensorboard>=2.10"
 else
     echo "skip cleanrl: pass a CleanRL checkout as \$1 or CLEANRL_REPO" >&2
 fi
