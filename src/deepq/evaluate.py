@@ -19,6 +19,22 @@ from deepq.envs import make_gymnasium
 EVAL_SEED_OFFSET = 1_000_003  # eval episodes never share env seeds with training
 
 
+def seeds_policy(act_fn, num_seeds: int, episodes: int, epsilon: float, dtype=None):
+    """A jitted policy(params, obs [seeds*episodes, ...], key, t) -> actions: one call per
+    time step for every seed and episode, each seed acting with its own params and key."""
+    n = num_seeds * episodes
+
+    @jax.jit
+    def policy(params, obs, key, t):
+        obs = obs if dtype is None else obs.astype(dtype)
+        obs = obs.reshape((num_seeds, episodes) + obs.shape[1:])
+        keys = jax.random.split(jax.random.fold_in(key, t), num_seeds)
+        actions = jax.vmap(act_fn, in_axes=(0, 0, 0, None))(params, obs, keys, epsilon)
+        return actions.reshape(n)
+
+    return policy
+
+
 def make_vector_env(env_id: str, num_envs: int):
     import gymnasium as gym
 
@@ -44,13 +60,7 @@ def evaluate(
     """
     n = num_seeds * episodes
     envs = make_vector_env(env_id, n)
-
-    @jax.jit
-    def policy(params, obs, key, t):  # one call per time step for every seed and episode
-        obs = obs.astype(jnp.float32).reshape((num_seeds, episodes) + obs.shape[1:])
-        keys = jax.random.split(jax.random.fold_in(key, t), num_seeds)
-        actions = jax.vmap(act_fn, in_axes=(0, 0, 0, None))(params, obs, keys, epsilon)
-        return actions.reshape(n)
+    policy = seeds_policy(act_fn, num_seeds, episodes, epsilon, jnp.float32)
 
     try:
         obs, _ = envs.reset(seed=seed + EVAL_SEED_OFFSET)
@@ -81,13 +91,7 @@ def evaluate_atari(act_fn, params: Any, num_seeds: int, cfg, episodes: int, epsi
 
     n = num_seeds * episodes
     envs = AtariEnvs(cfg, n, training=False)
-
-    @jax.jit
-    def policy(params, obs, key, t):
-        obs = obs.reshape((num_seeds, episodes) + obs.shape[1:])
-        keys = jax.random.split(jax.random.fold_in(key, t), num_seeds)
-        actions = jax.vmap(act_fn, in_axes=(0, 0, 0, None))(params, obs, keys, epsilon)
-        return actions.reshape(n)
+    policy = seeds_policy(act_fn, num_seeds, episodes, epsilon)
 
     try:
         obs = envs.reset(seed + EVAL_SEED_OFFSET + np.arange(n))

@@ -64,26 +64,20 @@ class ConvQNet(nn.Module):
     hidden: int
     num_actions: int
     scale: float = 1.0  # 1/255 for uint8 pixels
-    patches: bool = True  # PatchConv, or XLA's conv (slow when vmapped over seeds)
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
         x = obs.astype(jnp.float32) * self.scale
         for i, (features, kernel, stride) in enumerate(self.convs):
-            if self.patches:
-                conv = PatchConv(features, kernel, stride, name=f"Conv_{i}")
-            else:
-                conv = nn.Conv(features, (kernel, kernel), (stride, stride), padding="VALID",
-                               name=f"Conv_{i}")
-            x = nn.relu(conv(x))
+            x = nn.relu(PatchConv(features, kernel, stride, name=f"Conv_{i}")(x))
         x = nn.relu(nn.Dense(self.hidden, name="Dense_0")(x.reshape((x.shape[0], -1))))
         return nn.Dense(self.num_actions, name="Dense_1")(x)
 
 
-# Conv implementations measured on the 2-core CPU: patches win for MinAtar's 10x10 input
-# (1.07 vs 2.55 ms an update, benchmarks/update_micro.py). On 84x84 pixels the two are even
-# for one network (Nature net 33-34 ms an update), but vmapped over seeds, as the drivers
-# run it, XLA's conv becomes a grouped conv that is 4.5x slower (295 vs 65 ms).
+# Every conv is a PatchConv. Measured on the 2-core CPU against XLA's conv (nn.Conv): 2.4x
+# faster for MinAtar's 10x10 input (1.07 vs 2.55 ms an update, benchmarks/update_micro.py);
+# on 84x84 pixels even for one network (Nature net 33-34 ms an update), but vmapped over
+# seeds, as the drivers run it, XLA's conv becomes a grouped conv 4.5x slower (295 vs 65 ms).
 CONV_NETS = {
     # Young & Tian 2019 (MinAtar): 16 3x3 filters, stride 1 -> 128 units.
     "minatar_cnn": dict(convs=((16, 3, 1),), hidden=128),

@@ -63,7 +63,7 @@ def overridden_defaults(cfg) -> list[str]:
     out = []
     for name, default in id_defaults(cfg.env_id).items():
         value = getattr(cfg, name)
-        if isinstance(default, int) and name == "frame_skip" and default == 1:
+        if name == "frame_skip" and default == 1:
             continue  # NoFrameskip ids: the skip is the preprocessing's job
         if value != default:
             out.append(f"{name} {default} -> {value}")
