@@ -29,6 +29,7 @@ from deepq.drivers.common import (
     init_best,
     init_learner,
     keep_better,
+    map_seeds,
     observe_and_learn,
     reached_stop,
     result_params,
@@ -73,7 +74,7 @@ class JittedDriver:
         self.agent = make_agent(cfg, info.num_actions)
         self.env, self.env_params = make_gymnax(info.env_id, cfg.full_action_set)
         self.chunk_iterations = chunk_iterations(cfg)
-        chunk = jax.vmap(self._chunk_one_seed, in_axes=(0, None, None))
+        chunk = map_seeds(self._chunk_one_seed, (0, None, None))
         init = jax.vmap(self._init_one_seed)
         self.mesh = seed_mesh(cfg.num_seeds)
         if self.mesh is not None:  # seeds split over the CPU cores, one block per core
