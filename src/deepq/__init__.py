@@ -5,6 +5,7 @@
     print(run.evaluate(episodes=100)["mean"])
 """
 
+import ctypes
 import os
 import sys
 
@@ -22,7 +23,26 @@ def _one_jax_device_per_cpu_core() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
+def _keep_freed_memory() -> None:
+    """Keep memory that XLA frees inside the process. XLA's CPU runtime allocates every
+    call's buffers afresh, and glibc returns big blocks to the OS (mmap, heap trim, one
+    arena per thread), so each call page-faults them in again: 11,200 faults per Nature-DQN
+    update, 45 ms a call against 33 ms without. One arena that never shrinks and no mmap.
+    Linux/glibc only; DEEPQ_MALLOC=default leaves malloc alone."""
+    if os.environ.get("DEEPQ_MALLOC") == "default" or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # glibc's malloc.h
+    libc.mallopt(m_trim_threshold, 2**31 - 1)
+    libc.mallopt(m_mmap_max, 0)
+    libc.mallopt(m_arena_max, 1)
+
+
 _one_jax_device_per_cpu_core()
+_keep_freed_memory()
 
 from deepq.config import PRESETS, Config, base_config  # noqa: E402
 from deepq.errors import DivergedError, UserError  # noqa: E402
