@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from deepq.agents.dqn import make_agent
 from deepq.config import Config
-from deepq.replay import Transition
+from deepq.replay import Batch
 
 CASES = [((64, 64), 64, 1), ((64, 64), 32, 1), ((64, 64), 128, 1), ((32, 32), 64, 1),
          ((128, 128), 64, 1), ((64,), 64, 1), ((64,), 128, 1), ((64, 64), 64, 16),
@@ -24,8 +24,8 @@ def time_update(hidden: tuple[int, ...], batch_size: int, seeds: int) -> float:
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     state = jax.vmap(lambda k: agent.init(k, jnp.zeros(4)))(keys)
     shape = (seeds, batch_size)
-    batch = Transition(jnp.ones(shape + (4,)), jnp.zeros(shape, jnp.int32), jnp.ones(shape),
-                       jnp.ones(shape + (4,)), jnp.zeros(shape))
+    batch = Batch(jnp.ones(shape + (4,)), jnp.zeros(shape, jnp.int32), jnp.ones(shape),
+                   jnp.ones(shape + (4,)), jnp.full(shape, 0.99))
 
     @jax.jit
     def run(state):

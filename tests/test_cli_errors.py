@@ -38,6 +38,10 @@ def assert_clean_error(proc, *needles):
     (["--env", "ALE/Pong-v5", "--preset", "dqn2013", "--set", "frame_crop_top=40"],
      ["frame_crop_top=40", "at most 26"]),
     (["--env", "ALE/Pong-v5", "--set", "frame_resize=84"], ["frame_resize=84", "height x"]),
+    (["--env", "ALE/Pong-v5", "--preset", "nstep"], ["n_step=3", "n_step=1"]),
+    (["--set", "n_step=0"], ["n_step must be a positive"]),
+    (["--set", "distributional=true", "--set", "v_min=5", "--set", "v_max=5"],
+     ["v_min=5.0 must be below v_max=5.0"]),
 ])
 def test_bad_train_input(tmp_path, args, needles):
     proc = run_deepq("train", "--out", str(tmp_path / "run"), *args, "--quiet")

@@ -14,15 +14,15 @@ from deepq.replay import Transition
 
 def test_td_target_dqn_and_terminal():
     q_next = jnp.array([[1.0, 3.0], [2.0, -1.0]])
-    y = td_targets(jnp.array([1.0, 0.5]), jnp.array([0.0, 1.0]), q_next, gamma=0.9)
-    # 1 + 0.9 * max(1, 3) = 3.7 ; terminal: 0.5
+    y = td_targets(jnp.array([1.0, 0.5]), jnp.array([0.9, 0.0]), q_next)
+    # 1 + 0.9 * max(1, 3) = 3.7 ; terminal (discount 0): 0.5
     np.testing.assert_allclose(y, [3.7, 0.5], rtol=1e-6)
 
 
 def test_td_target_double_dqn_uses_online_argmax():
     q_next_target = jnp.array([[1.0, 3.0]])
     q_next_online = jnp.array([[5.0, 0.0]])  # online prefers action 0
-    y = td_targets(jnp.array([1.0]), jnp.array([0.0]), q_next_target, 0.9, q_next_online)
+    y = td_targets(jnp.array([1.0]), jnp.array([0.9]), q_next_target, q_next_online)
     np.testing.assert_allclose(y, [1.0 + 0.9 * 1.0], rtol=1e-6)
 
 
@@ -68,7 +68,7 @@ def test_multiplicative_epsilon_schedule_counts_updates():
 
 def _items(values):
     v = jnp.asarray(values, jnp.float32)
-    return Transition(v, v.astype(jnp.int32), v, v, v)
+    return Transition(v, v.astype(jnp.int32), v, v, v, v)
 
 
 def test_replay_wraps_around_and_samples_only_filled_slots():
@@ -95,8 +95,9 @@ def test_training_clock():
 
 def _tiny_batch():
     obs = jnp.array([[0.1, -0.2, 0.3, 0.0], [0.0, 0.5, -0.1, 0.2]])
-    return Transition(obs, jnp.array([0, 1]), jnp.array([1.0, 0.0]), obs[::-1],
-                      jnp.array([0.0, 1.0]))
+    # the second transition is terminal: discount 0
+    return replay.Batch(obs, jnp.array([0, 1]), jnp.array([1.0, 0.0]), obs[::-1],
+                        jnp.array([0.9, 0.0]))
 
 
 @pytest.mark.parametrize("mode", ["hard", "polyak", "none"])
@@ -132,7 +133,7 @@ def test_sgd_update_follows_the_td_gradient():
         q = agent.q_values(params, batch.obs)
         q_sa = q[jnp.arange(2), batch.action]
         q_next = agent.q_values(state.target_params, batch.next_obs).max(axis=1)
-        y = batch.reward + 0.9 * (1.0 - batch.terminated) * q_next
+        y = batch.reward + jnp.array([0.9, 0.0]) * q_next
         return jnp.mean((q_sa - y) ** 2)
 
     grads = jax.grad(by_hand)(state.params)
@@ -179,7 +180,7 @@ def test_reward_clipping_applies_to_replay_only(clip):
     learner = init_learner(cfg, agent, jax.random.PRNGKey(0), jnp.zeros(3))
     rewards = jnp.array([5.0, -0.5, -3.0])
     batch = Transition(jnp.zeros((3, 3)), jnp.zeros(3, jnp.int32), rewards, jnp.zeros((3, 3)),
-                       jnp.zeros(3))
+                       jnp.zeros(3), jnp.zeros(3))
     learner = observe_and_learn(cfg, agent, learner, batch, jnp.int32(0), 0)
     stored = np.asarray(learner.replay.data.reward[:3])
     np.testing.assert_allclose(stored, [1.0, -0.5, -1.0] if clip else [5.0, -0.5, -3.0])

@@ -57,6 +57,15 @@ class Config:
     network: str = "mlp"  # mlp (hidden_sizes, activation) or a paper's CNN
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "relu"
+    # --- Rainbow's parts (Hessel et al. 2017), each on its own or together ---
+    dueling: bool = False  # value and advantage streams (Wang et al. 2016, eq. 9)
+    noisy: bool = False  # noisy head layers instead of epsilon-greedy (Fortunato et al. 2018)
+    noisy_sigma0: float = 0.5  # factorised noise: sigma starts at sigma0 / sqrt(fan-in)
+    distributional: bool = False  # C51: a categorical return distribution (Bellemare 2017)
+    num_atoms: int = 51
+    v_min: float = -10.0  # the support's ends
+    v_max: float = 10.0
+    n_step: int = 1  # multi-step returns (Sutton 1988; Hessel et al. 2017, eq. 2)
     # --- TD learning ---
     gamma: float = 0.99
     clip_rewards: bool = False  # train on rewards clipped to [-1, 1]; logged returns stay raw
@@ -162,6 +171,14 @@ class Config:
         if height > width and self.frame_crop_top + width > height:
             raise UserError(f"frame_crop_top={self.frame_crop_top} cuts past the bottom of the "
                             f"{height}-row frame: use at most {height - width}")
+        if self.n_step < 1:
+            raise UserError(f"n_step must be a positive integer, got {self.n_step}")
+        if self.distributional and self.num_atoms < 2:
+            raise UserError(f"num_atoms must be at least 2, got {self.num_atoms}")
+        if self.distributional and not self.v_min < self.v_max:
+            raise UserError(f"v_min={self.v_min} must be below v_max={self.v_max}")
+        if self.noisy_sigma0 <= 0:
+            raise UserError(f"noisy_sigma0 must be > 0, got {self.noisy_sigma0}")
         if self.learning_rate <= 0:
             raise UserError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.sticky_actions < 1.0:
@@ -214,10 +231,14 @@ class Preset:
     overrides: dict[str, Any] = field(default_factory=dict)
     # env id substring -> further overrides, e.g. the 2013 paper's frame skip 3 for one game
     env_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # True: the overrides go on top of the env's default preset (one component of Rainbow
+    # added to the agent the env trains with), not on top of Config()'s defaults
+    on_default: bool = False
 
     def config(self, env_id: str | None = None) -> Config:
         env_id = env_id or self.env_id
-        cfg = Config(env_id=env_id).replace(**self.overrides)
+        start = base_config(env_id, None) if self.on_default else Config(env_id=env_id)
+        cfg = start.replace(**self.overrides)
         for part, extra in self.env_overrides.items():
             if part in env_id:
                 cfg = cfg.replace(**extra)
@@ -371,6 +392,51 @@ PRESETS: dict[str, Preset] = {
                 epsilon_end=0.1, epsilon_steps=1_000_000, eval_epsilon=0.05, eval_episodes=30,
                 chunk_steps=10_000, checkpoint_every=500_000,
             ),
+        ),
+        # One of Rainbow's parts on top of the env's default preset (Hessel et al. 2017,
+        # arXiv 1710.02298, Table 1 gives the values Rainbow uses for each).
+        Preset(
+            "double",
+            "Double DQN (van Hasselt, Guez & Silver 2016, AAAI, eq. 4): the online network "
+            "picks the next action, the target network values it. On top of the env's "
+            "default preset.",
+            "CartPole-v1", dict(double_dqn=True), on_default=True,
+        ),
+        Preset(
+            "dueling",
+            "Dueling network (Wang et al. 2016, ICML, eq. 9): value and advantage streams, "
+            "each with its own hidden layer, Q = V + A - mean(A). On top of the env's "
+            "default preset.",
+            "CartPole-v1", dict(dueling=True), on_default=True,
+        ),
+        Preset(
+            "nstep",
+            "n-step returns with n = 3 as in Rainbow (Hessel et al. 2017, eq. 2 and Table 1), "
+            "cut at episode ends: no bootstrap past a terminal, a bootstrap from the final "
+            "observation past a time limit. On top of the env's default preset.",
+            "CartPole-v1", dict(n_step=3), on_default=True,
+        ),
+        Preset(
+            "noisy",
+            "Noisy nets (Fortunato et al. 2018, ICLR): factorised Gaussian noise with sigma0 "
+            "= 0.5 in the head's layers, epsilon 0 (Hessel et al. 2017, Table 1). On top of "
+            "the env's default preset.",
+            "CartPole-v1",
+            dict(noisy=True, noisy_sigma0=0.5, epsilon_start=0.0, epsilon_end=0.0),
+            on_default=True,
+        ),
+        Preset(
+            "c51",
+            "C51 (Bellemare, Dabney & Munos 2017, ICML, Algorithm 1): 51 atoms on [-10, 10] "
+            "for clipped Atari rewards (Hessel et al. 2017, Table 1); [-100, 100] for the "
+            "classic-control envs (gamma 0.99 and |r| <= 1 bound returns by 100) and for "
+            "MinAtar (Obando-Ceron & Castro 2021, Revisiting Rainbow, its MinAtar configs). "
+            "On top of the env's default preset.",
+            "CartPole-v1",
+            dict(distributional=True, num_atoms=51, v_min=-10.0, v_max=10.0),
+            env_overrides={part: dict(v_min=-100.0, v_max=100.0) for part in
+                           ("CartPole", "Acrobot", "MountainCar", "MinAtar")},
+            on_default=True,
         ),
     ]
 }

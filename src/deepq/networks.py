@@ -6,28 +6,110 @@ networks cast them to float32 themselves, so replay can store them compactly.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
 
 
+class NoisyDense(nn.Module):
+    """Linear layer with factorised Gaussian noise (Fortunato et al. 2018, eq. 10-11):
+
+        w = mu_w + sigma_w * (f(e_in) f(e_out)^T),   b = mu_b + sigma_b * f(e_out),
+        f(x) = sign(x) sqrt(|x|),   e ~ N(0, 1),
+
+    mu ~ U[-1/sqrt(p), 1/sqrt(p)] and sigma = sigma0 / sqrt(p) at init, p the fan-in. Noise
+    is drawn from the "noise" rng when the caller passes one; without it the layer is its
+    mean (mu), which is what greedy evaluation and Q traces use.
+    """
+
+    features: int
+    sigma0: float = 0.5
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        p = x.shape[-1]
+        bound = 1.0 / jnp.sqrt(p)
+
+        def uniform(key, shape):
+            return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+        def constant(key, shape):
+            return jnp.full(shape, self.sigma0 / jnp.sqrt(p), jnp.float32)
+
+        mu_w = self.param("mu_kernel", uniform, (p, self.features))
+        mu_b = self.param("mu_bias", uniform, (self.features,))
+        sigma_w = self.param("sigma_kernel", constant, (p, self.features))
+        sigma_b = self.param("sigma_bias", constant, (self.features,))
+        if not self.has_rng("noise"):
+            return x @ mu_w + mu_b
+        k_in, k_out = jax.random.split(self.make_rng("noise"))
+        f_in = _scaled_noise(k_in, p)
+        f_out = _scaled_noise(k_out, self.features)
+        self.sow("intermediates", "noise", (f_in, f_out))  # kept only when asked for
+        # x @ (mu + sigma * outer(f_in, f_out)) without forming the noisy kernel
+        return x @ mu_w + ((x * f_in) @ sigma_w) * f_out + mu_b + sigma_b * f_out
+
+
+def _scaled_noise(key: jax.Array, size: int) -> jnp.ndarray:
+    e = jax.random.normal(key, (size,), jnp.float32)
+    return jnp.sign(e) * jnp.sqrt(jnp.abs(e))
+
+
+def q_head(x: jnp.ndarray, num_actions: int, hidden: int, activation: str = "relu",
+           dueling: bool = False, noisy: bool = False, noisy_sigma0: float = 0.5,
+           atoms: int = 1, first: int = 0) -> jnp.ndarray:
+    """The layers after the torso, created in the calling module's scope: one hidden layer,
+    then an output per action (and per atom for C51). `dueling` splits them into a value and
+    an advantage stream, each with its own hidden layer (Wang et al. 2016, Fig. 1):
+
+        Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')        (Wang et al. 2016, eq. 9)
+
+    applied per atom to the logits with C51 (Hessel et al. 2017, eq. 4 before the softmax).
+    `noisy` makes these layers NoisyDense. Returns [B, A] Q-values, or [B, A, atoms] logits
+    when `atoms` > 1.
+    """
+
+    def dense(features: int, name: str) -> nn.Module:
+        return NoisyDense(features, noisy_sigma0, name=name) if noisy else nn.Dense(
+            features, name=name)
+
+    act = ACTIVATIONS[activation]
+    A, N = num_actions, atoms
+    if dueling:
+        v = dense(N, "value")(act(dense(hidden, "value_hidden")(x)))
+        a = dense(A * N, "advantage")(act(dense(hidden, "advantage_hidden")(x)))
+        v, a = v.reshape(-1, 1, N), a.reshape(-1, A, N)
+        out = v + a - a.mean(axis=1, keepdims=True)
+    else:
+        # Named as the plain networks always were, so their checkpoints still load.
+        h = act(dense(hidden, f"Dense_{first}")(x))
+        out = dense(A * N, f"Dense_{first + 1}")(h).reshape(-1, A, N)
+    return out[..., 0] if N == 1 else out
+
+
 class MLP(nn.Module):
-    """Fully connected Q-network: obs -> hidden layers -> one Q-value per action."""
+    """Fully connected Q-network: obs -> hidden layers -> one Q-value per action. The last
+    hidden layer belongs to the head (q_head), which dueling and noisy layers replace."""
 
     hidden_sizes: Sequence[int]
     num_actions: int
     activation: str = "relu"
+    head: dict = dataclasses.field(default_factory=dict)
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
         x = obs.reshape((obs.shape[0], -1)).astype(jnp.float32)  # [batch, features]
         act = ACTIVATIONS[self.activation]
-        for size in self.hidden_sizes:
-            x = act(nn.Dense(size)(x))
-        return nn.Dense(self.num_actions)(x)
+        *torso, last = self.hidden_sizes
+        for i, size in enumerate(torso):
+            x = act(nn.Dense(size, name=f"Dense_{i}")(x))
+        return q_head(x, self.num_actions, last, self.activation, first=len(torso),
+                      **self.head)
 
 
 class PatchConv(nn.Module):
@@ -64,14 +146,14 @@ class ConvQNet(nn.Module):
     hidden: int
     num_actions: int
     scale: float = 1.0  # 1/255 for uint8 pixels
+    head: dict = dataclasses.field(default_factory=dict)
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
         x = obs.astype(jnp.float32) * self.scale
         for i, (features, kernel, stride) in enumerate(self.convs):
             x = nn.relu(PatchConv(features, kernel, stride, name=f"Conv_{i}")(x))
-        x = nn.relu(nn.Dense(self.hidden, name="Dense_0")(x.reshape((x.shape[0], -1))))
-        return nn.Dense(self.num_actions, name="Dense_1")(x)
+        return q_head(x.reshape((x.shape[0], -1)), self.num_actions, self.hidden, **self.head)
 
 
 # Every conv is a PatchConv. Measured on the 2-core CPU against XLA's conv (nn.Conv): 2.4x
@@ -89,7 +171,8 @@ CONV_NETS = {
 
 
 def make_network(name: str, num_actions: int, hidden_sizes: Sequence[int] = (64, 64),
-                 activation: str = "relu") -> nn.Module:
+                 activation: str = "relu", **head) -> nn.Module:
+    """`head`: QHead's dueling, noisy, noisy_sigma0 and atoms (all off by default)."""
     if name == "mlp":
-        return MLP(tuple(hidden_sizes), num_actions, activation)
-    return ConvQNet(num_actions=num_actions, **CONV_NETS[name])
+        return MLP(tuple(hidden_sizes), num_actions, activation, head)
+    return ConvQNet(num_actions=num_actions, head=head, **CONV_NETS[name])

@@ -19,6 +19,25 @@ class Transition(NamedTuple):
     reward: jnp.ndarray
     next_obs: jnp.ndarray
     terminated: jnp.ndarray  # 1 where the episode ended in a true terminal state
+    last: Any = 0.0  # 1 where the episode ended here, terminated or truncated (time limit)
+
+
+class Batch(NamedTuple):
+    """What one update learns from: y = reward + discount * max_a Q(next_obs, a), where
+    reward is the (n-step) discounted return and discount = gamma^k (1 - terminal) after
+    k steps: 0 past a true terminal state, gamma^k past a time-limit truncation."""
+
+    obs: jnp.ndarray
+    action: jnp.ndarray
+    reward: jnp.ndarray
+    next_obs: jnp.ndarray
+    discount: jnp.ndarray
+
+
+def one_step(t: Transition, gamma: float) -> Batch:
+    """The one-step batch of DQN (Mnih et al. 2015, eq. 2)."""
+    discount = gamma * (1.0 - jnp.asarray(t.terminated, jnp.float32))
+    return Batch(t.obs, t.action, t.reward, t.next_obs, discount)
 
 
 class ReplayState(NamedTuple):
@@ -53,3 +72,37 @@ def sample(state: ReplayState, key: jax.Array, batch_size: int) -> Transition:
     """Uniform sample with replacement from the filled part of the buffer."""
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(state.size, 1))
     return jax.tree.map(lambda buf: buf[idx], state.data)
+
+
+def sample_n_step(state: ReplayState, key: jax.Array, batch_size: int, n: int, gamma: float,
+                  num_envs: int) -> Batch:
+    """Uniform sample of n-step transitions (Hessel et al. 2017, eq. 2), built when sampled.
+
+    Each add writes one transition per env, so env e's next transition after slot i is in
+    slot i + num_envs (the capacity is a multiple of num_envs). From slot i the return is
+
+        R = sum_{k<m} gamma^k r_{i+k},   bootstrap from next_obs_{i+m-1} with gamma^m,
+
+    where m <= n stops after the first transition that ends its episode: a true terminal
+    then zeroes the bootstrap, a time-limit truncation keeps it (the final observation is
+    stored). The newest n-1 adds are not sampled yet: their n steps are not all in.
+    """
+    cap = capacity(state)
+    window = (n - 1) * num_envs
+    full = state.size >= cap
+    start = jnp.where(full, state.index, 0)
+    count = jnp.maximum(state.size - window, 1)
+    first = (start + jax.random.randint(key, (batch_size,), 0, count)) % cap
+    slots = (first[:, None] + num_envs * jnp.arange(n)[None, :]) % cap  # [B, n]
+    data = state.data
+    reward = data.reward[slots]
+    last = jnp.asarray(data.last, jnp.float32)[slots]
+    # alive[:, k]: no transition before k in the window ended the episode
+    alive = jnp.cumprod(jnp.concatenate([jnp.ones_like(last[:, :1]), 1.0 - last[:, :-1]],
+                                        axis=1), axis=1)
+    powers = gamma ** jnp.arange(n, dtype=jnp.float32)
+    ret = jnp.sum(alive * powers * reward, axis=1)
+    m = jnp.sum(alive, axis=1).astype(jnp.int32)  # steps taken, 1..n
+    end = jnp.take_along_axis(slots, (m - 1)[:, None], axis=1)[:, 0]
+    discount = gamma ** m.astype(jnp.float32) * (1.0 - data.terminated[end].astype(jnp.float32))
+    return Batch(data.obs[first], data.action[first], ret, data.next_obs[end], discount)

@@ -20,7 +20,7 @@ import optax
 
 from deepq.config import Config
 from deepq.networks import make_network
-from deepq.replay import Transition
+from deepq.replay import Batch
 
 
 class AgentState(NamedTuple):
@@ -43,20 +43,39 @@ class Agent(NamedTuple):
 
 def td_targets(
     reward: jnp.ndarray,
-    terminated: jnp.ndarray,
+    discount: jnp.ndarray,
     q_next_target: jnp.ndarray,
-    gamma: float,
     q_next_online: jnp.ndarray | None = None,
 ) -> jnp.ndarray:
-    """y = r + gamma * (1 - terminal) * Q_target(s', a*)   (Mnih et al. 2015, eq. 2).
+    """y = r + discount * Q_target(s', a*)   (Mnih et al. 2015, eq. 2),
 
-    a* = argmax_a Q_target(s', a) for DQN; with `q_next_online` given, a* = argmax_a
-    Q_online(s', a): Double DQN (van Hasselt et al. 2016, eq. 4).
+    discount = gamma^k (1 - terminal) after k steps (k = 1 for DQN, up to n for n-step
+    returns). a* = argmax_a Q_target(s', a) for DQN; with `q_next_online` given,
+    a* = argmax_a Q_online(s', a): Double DQN (van Hasselt et al. 2016, eq. 4).
     """
     selector = q_next_target if q_next_online is None else q_next_online
     best = jnp.argmax(selector, axis=-1)
     bootstrap = jnp.take_along_axis(q_next_target, best[..., None], axis=-1)[..., 0]
-    return reward + gamma * (1.0 - terminated.astype(jnp.float32)) * bootstrap
+    return reward + discount * bootstrap
+
+
+def categorical_projection(reward: jnp.ndarray, discount: jnp.ndarray, probs: jnp.ndarray,
+                           support: jnp.ndarray) -> jnp.ndarray:
+    """Project the distribution of r + discount * z onto the fixed support z (C51,
+    Bellemare et al. 2017, Algorithm 1). reward, discount [B]; probs [B, N], the target
+    distribution at a*; support [N], evenly spaced. Returns [B, N].
+
+    Each shifted atom Tz_j = clip(r + discount z_j, v_min, v_max) sits at fractional index
+    b_j = (Tz_j - v_min) / dz and gives its mass to the atoms i either side in proportion
+    (1 - |b_j - i|)^+: all of it to atom i when b_j = i (the l = u case of Algorithm 1).
+    """
+    n = support.shape[0]
+    v_min, v_max = support[0], support[-1]
+    dz = (v_max - v_min) / (n - 1)
+    shifted = jnp.clip(reward[:, None] + discount[:, None] * support[None, :], v_min, v_max)
+    b = (shifted - v_min) / dz  # [B, N]
+    weight = jnp.clip(1.0 - jnp.abs(b[:, :, None] - jnp.arange(n)[None, None, :]), 0.0, 1.0)
+    return jnp.einsum("bj,bji->bi", probs, weight)
 
 
 def elementwise_loss(delta: jnp.ndarray, kind: str, huber_delta: float = 1.0) -> jnp.ndarray:
@@ -103,19 +122,40 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
 
 
 def make_agent(cfg: Config, num_actions: int) -> Agent:
-    network = make_network(cfg.network, num_actions, cfg.hidden_sizes, cfg.activation)
+    atoms = cfg.num_atoms if cfg.distributional else 1
+    network = make_network(cfg.network, num_actions, cfg.hidden_sizes, cfg.activation,
+                           dueling=cfg.dueling, noisy=cfg.noisy,
+                           noisy_sigma0=cfg.noisy_sigma0, atoms=atoms)
+    support = jnp.linspace(cfg.v_min, cfg.v_max, atoms) if cfg.distributional else None
     optimizer = make_optimizer(cfg)
+
+    def forward(params: Any, obs: jnp.ndarray, noise: jax.Array | None = None) -> jnp.ndarray:
+        """Q-values [B, A], or C51 logits [B, A, atoms]. Noisy layers draw their noise from
+        `noise`; without it they use their mean weights."""
+        if cfg.noisy and noise is not None:
+            return network.apply(params, obs, rngs={"noise": noise})
+        return network.apply(params, obs)
+
+    def to_q(out: jnp.ndarray) -> jnp.ndarray:
+        """C51: Q(s, a) = sum_i z_i p_i(s, a) (Bellemare et al. 2017, eq. 1)."""
+        if support is None:
+            return out
+        return jnp.sum(jax.nn.softmax(out, axis=-1) * support, axis=-1)
 
     def init(key: jax.Array, obs_example: jnp.ndarray) -> AgentState:
         params = network.init(key, obs_example[None])
         return AgentState(params, params, optimizer.init(params), jnp.zeros((), jnp.int32))
 
     def q_values(params: Any, obs: jnp.ndarray) -> jnp.ndarray:
-        return network.apply(params, obs)
+        return to_q(forward(params, obs))
 
     def act(params: Any, obs: jnp.ndarray, key: jax.Array, epsilon: jnp.ndarray) -> jnp.ndarray:
-        """With probability epsilon a uniform action, else greedy (or softmax for Boltzmann)."""
-        q = network.apply(params, obs)
+        """With probability epsilon a uniform action, else greedy (or softmax for Boltzmann).
+        Noisy nets act greedily on a fresh noise sample (with epsilon 0 in their presets)."""
+        noise = None
+        if cfg.noisy:
+            key, noise = jax.random.split(key)
+        q = to_q(forward(params, obs, noise))
         k_explore, k_random, k_policy = jax.random.split(key, 3)
         if cfg.exploration == "boltzmann":
             policy = jax.random.categorical(k_policy, q / cfg.temperature, axis=-1)
@@ -125,21 +165,36 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
         explore = jax.random.uniform(k_explore, policy.shape) < epsilon
         return jnp.where(explore, random, policy).astype(jnp.int32)
 
-    def loss_fn(params: Any, target_params: Any, batch: Transition):
-        q = network.apply(params, batch.obs)
-        q_sa = jnp.take_along_axis(q, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
-        q_next_target = network.apply(target_params, batch.next_obs)
-        q_next_online = network.apply(params, batch.next_obs) if cfg.double_dqn else None
-        y = td_targets(batch.reward, batch.terminated, q_next_target, cfg.gamma, q_next_online)
-        delta = q_sa - jax.lax.stop_gradient(y)
-        loss = jnp.mean(elementwise_loss(delta, cfg.loss, cfg.huber_delta))
-        return loss, jnp.mean(jnp.max(q, axis=-1))
+    def loss_fn(params: Any, target_params: Any, batch: Batch, key: jax.Array):
+        # Online, target and (Double DQN) action-selection passes: independent noise.
+        k_online, k_target, k_select = jax.random.split(key, 3) if cfg.noisy else (None,) * 3
+        out = forward(params, batch.obs, k_online)
+        action = batch.action.astype(jnp.int32)
+        out_next = forward(target_params, batch.next_obs, k_target)
+        out_next_online = forward(params, batch.next_obs, k_select) if cfg.double_dqn else None
+        if support is None:
+            q_sa = jnp.take_along_axis(out, action[:, None], axis=-1)[:, 0]
+            y = td_targets(batch.reward, batch.discount, out_next, out_next_online)
+            delta = q_sa - jax.lax.stop_gradient(y)
+            per_sample = elementwise_loss(delta, cfg.loss, cfg.huber_delta)
+        else:
+            # C51: cross-entropy to the projected target distribution (Bellemare 2017, eq. 7)
+            q_next = to_q(out_next)
+            selector = q_next if out_next_online is None else to_q(out_next_online)
+            best = jnp.argmax(selector, axis=-1)
+            probs_next = jax.nn.softmax(
+                jnp.take_along_axis(out_next, best[:, None, None], axis=1)[:, 0], axis=-1)
+            target = jax.lax.stop_gradient(
+                categorical_projection(batch.reward, batch.discount, probs_next, support))
+            logits_sa = jnp.take_along_axis(out, action[:, None, None], axis=1)[:, 0]
+            per_sample = -jnp.sum(target * jax.nn.log_softmax(logits_sa, axis=-1), axis=-1)
+        loss = jnp.mean(per_sample)
+        return loss, jnp.mean(jnp.max(to_q(out), axis=-1))
 
-    def update(state: AgentState, batch: Transition, key: jax.Array):
-        del key  # DQN's update is deterministic; noisy nets (issue 4) will use it.
+    def update(state: AgentState, batch: Batch, key: jax.Array):
         target = state.params if cfg.target_update == "none" else state.target_params
         (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, target, batch
+            state.params, target, batch, key
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

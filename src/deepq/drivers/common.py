@@ -121,8 +121,12 @@ def init_learner(cfg: Config, agent: Agent, key: jax.Array, obs_example: jnp.nda
             reward=jnp.zeros((), jnp.float32),
             next_obs=obs_example,
             terminated=jnp.zeros((), jnp.float32),
+            last=jnp.zeros((), jnp.float32),
         )
-        buffer = replay.init(cfg.buffer_size, example)
+        capacity = cfg.buffer_size
+        if cfg.n_step > 1:  # each env's transitions n apart stay num_envs slots apart
+            capacity = max(capacity // cfg.num_envs, 1) * cfg.num_envs
+        buffer = replay.init(capacity, example)
     nan = jnp.full((), jnp.nan, jnp.float32)
     return LearnerState(agent.init(k_agent, obs_example), buffer, key, nan, nan)
 
@@ -133,10 +137,13 @@ def add_to_replay(buffer: Any, records: Any) -> Any:
     return replay.add_batch(buffer, records)
 
 
-def sample_replay(buffer: Any, key: jax.Array, batch_size: int) -> replay.Transition:
+def sample_replay(cfg: Config, buffer: Any, key: jax.Array) -> replay.Batch:
     if isinstance(buffer, frame_replay.FrameReplayState):
-        return frame_replay.sample(buffer, key, batch_size)
-    return replay.sample(buffer, key, batch_size)
+        return replay.one_step(frame_replay.sample(buffer, key, cfg.batch_size), cfg.gamma)
+    if cfg.n_step > 1:
+        return replay.sample_n_step(buffer, key, cfg.batch_size, cfg.n_step, cfg.gamma,
+                                    cfg.num_envs)
+    return replay.one_step(replay.sample(buffer, key, cfg.batch_size), cfg.gamma)
 
 
 def explore_rate(cfg: Config, it: jnp.ndarray, updates: jnp.ndarray) -> jnp.ndarray:
@@ -176,7 +183,7 @@ def train_round(cfg: Config, agent: Agent, learner: LearnerState) -> LearnerStat
 
     def one_update(agent_state: AgentState, key: jax.Array):
         k_sample, k_update = jax.random.split(key)
-        batch = sample_replay(learner.replay, k_sample, cfg.batch_size)
+        batch = sample_replay(cfg, learner.replay, k_sample)
         return agent.update(agent_state, batch, k_update)
 
     key, sub = jax.random.split(learner.key)

@@ -36,6 +36,7 @@ from deepq.drivers.common import (
     trains_at,
 )
 from deepq.envs import EnvInfo
+from deepq.errors import UserError
 from deepq.frame_replay import FrameStep
 from deepq.replay import Transition
 
@@ -88,7 +89,8 @@ class GymnasiumEnvs:
                 final_obs[i] = info["final_obs"][i]
         reward = np.asarray(reward, np.float32)
         record = Transition(obs, actions.astype(np.int32), reward, final_obs,
-                            terminated.astype(np.float32))
+                            terminated.astype(np.float32),
+                            (terminated | truncated).astype(np.float32))
         return EnvStep(record, next_obs, reward, terminated | truncated,
                        np.ones_like(terminated, bool))
 
@@ -124,6 +126,9 @@ class HostDriver:
     kind = "host"
 
     def __init__(self, cfg: Config, info: EnvInfo):
+        if info.atari and cfg.n_step > 1:
+            raise UserError(f"n_step={cfg.n_step}: the ALE pixel replay samples one-step "
+                            "transitions only so far; use n_step=1 for ALE ids")
         self.cfg = cfg
         self.info = info
         self.agent = make_agent(cfg, info.num_actions)

@@ -116,12 +116,12 @@ class JittedDriver:
         obs = obs.astype(self.info.obs_dtype)
         reward = reward.astype(jnp.float32)
         final_obs = info["final_observation"].astype(self.info.obs_dtype)
+        done = jnp.logical_or(terminated, truncated)
         # Truncation (time limit) is not terminal: the target still bootstraps from s'.
         # Replay stores the agent's choice, also when a sticky env repeated its last action.
         transitions = Transition(loop.obs, actions, reward, final_obs,
-                                 terminated.astype(jnp.float32))
+                                 terminated.astype(jnp.float32), done.astype(jnp.float32))
         learner = observe_and_learn(cfg, self.agent, learner, transitions, it, fill_start)
-        done = jnp.logical_or(terminated, truncated)
         ret = loop.episode_return + reward
         length = loop.episode_length + 1
         log = StepLog(done, ret, length, eps, learner.last_loss, learner.last_q)

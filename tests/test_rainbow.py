@@ -1,0 +1,242 @@
+"""Rainbow's parts (issue 4) against hand-computed values and independent references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from deepq import replay
+from deepq.agents.dqn import categorical_projection, make_agent
+from deepq.config import Config
+from deepq.networks import NoisyDense, make_network
+from deepq.replay import Transition
+
+# --- C51 ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reward,discount,expected", [
+    # Tz = 0.5 + 0.5 z = [0, 0.5, 1]: atom 0's 0.2 lands on z=0, atom 1's 0.3 splits evenly
+    # between z=0 and z=1, atom 2's 0.5 lands on z=1.
+    (0.5, 0.5, [0.0, 0.35, 0.65]),
+    # Tz = 0.25 + z = [-0.75, 0.25, 1.25 -> 1]: 0.2 splits 0.75/0.25 over z=-1, 0;
+    # 0.3 splits 0.75/0.25 over z=0, 1; 0.5 is clipped onto z=1.
+    (0.25, 1.0, [0.15, 0.275, 0.575]),
+    # terminal (discount 0) with reward -3: every atom clips onto v_min.
+    (-3.0, 0.0, [1.0, 0.0, 0.0]),
+])
+def test_categorical_projection_by_hand(reward, discount, expected):
+    support = jnp.array([-1.0, 0.0, 1.0])
+    probs = jnp.array([[0.2, 0.3, 0.5]])
+    got = categorical_projection(jnp.array([reward]), jnp.array([discount]), probs, support)
+    np.testing.assert_allclose(got[0], expected, atol=1e-6)
+
+
+def _algorithm_1(reward, discount, probs, support):
+    """Bellemare et al. 2017, Algorithm 1, written with its floor/ceil loop."""
+    n = len(support)
+    v_min, v_max = support[0], support[-1]
+    dz = (v_max - v_min) / (n - 1)
+    m = np.zeros(n)
+    for j in range(n):
+        tz = min(max(reward + discount * support[j], v_min), v_max)
+        b = (tz - v_min) / dz
+        lo, up = int(np.floor(b)), int(np.ceil(b))
+        if lo == up:
+            m[lo] += probs[j]
+        else:
+            m[lo] += probs[j] * (up - b)
+            m[up] += probs[j] * (b - lo)
+    return m
+
+
+def test_categorical_projection_matches_algorithm_1():
+    rng = np.random.default_rng(0)
+    support = np.linspace(-10.0, 10.0, 51)
+    rewards = rng.normal(0, 3, 64).round(2)
+    discounts = rng.choice([0.0, 0.99, 0.99**3], 64)
+    probs = rng.dirichlet(np.ones(51), 64)
+    got = categorical_projection(jnp.asarray(rewards, jnp.float32),
+                                 jnp.asarray(discounts, jnp.float32),
+                                 jnp.asarray(probs, jnp.float32), jnp.asarray(support,
+                                                                              jnp.float32))
+    want = np.stack([_algorithm_1(r, d, p, support) for r, d, p in
+                     zip(rewards, discounts, probs)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(got).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_c51_loss_is_the_cross_entropy_to_the_projected_target():
+    cfg = Config(hidden_sizes=(8,), distributional=True, num_atoms=5, v_min=-2.0, v_max=2.0,
+                 gamma=0.9)
+    agent = make_agent(cfg, 2)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(4))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (3, 4))
+    batch = replay.Batch(obs, jnp.array([0, 1, 1]), jnp.array([1.0, -0.5, 0.0]), obs[::-1],
+                         jnp.array([0.9, 0.0, 0.81]))
+    net = make_network("mlp", 2, (8,), atoms=5)
+    support = np.linspace(-2.0, 2.0, 5)
+
+    def softmax(x):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    logits = np.asarray(net.apply(state.params, obs), np.float64)
+    next_logits = np.asarray(net.apply(state.target_params, obs[::-1]), np.float64)
+    losses = []
+    for i in range(3):
+        next_p = softmax(next_logits[i])  # [A, atoms]
+        best = np.argmax((next_p * support).sum(-1))
+        target = _algorithm_1(float(batch.reward[i]), float(batch.discount[i]), next_p[best],
+                              support)
+        log_p = np.log(softmax(logits[i, int(batch.action[i])]))
+        losses.append(-(target * log_p).sum())
+    _, metrics = agent.update(state, batch, jax.random.PRNGKey(2))
+    assert float(metrics["loss"]) == pytest.approx(np.mean(losses), rel=1e-5)
+    # Q is the mean of the distribution: sum_i z_i p_i
+    q = np.asarray(agent.q_values(state.params, obs))
+    np.testing.assert_allclose(q, (softmax(logits) * support).sum(-1), rtol=1e-5, atol=1e-6)
+
+
+# --- dueling ------------------------------------------------------------------------------
+
+def test_dueling_head_is_value_plus_centred_advantage():
+    net = make_network("mlp", 3, (6, 5), dueling=True)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (4, 2))
+    params = net.init(jax.random.PRNGKey(1), obs)["params"]
+    x = np.asarray(obs, np.float64)
+
+    def dense(name, h):
+        return h @ np.asarray(params[name]["kernel"]) + np.asarray(params[name]["bias"])
+
+    torso = np.maximum(dense("Dense_0", x), 0.0)
+    v = dense("value", np.maximum(dense("value_hidden", torso), 0.0))  # [4, 1]
+    a = dense("advantage", np.maximum(dense("advantage_hidden", torso), 0.0))  # [4, 3]
+    want = v + a - a.mean(axis=1, keepdims=True)
+    got = np.asarray(net.apply({"params": params}, obs))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.mean(axis=1), v[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_plain_networks_keep_their_parameter_names():
+    """Checkpoints from before the head options still load: same names as before."""
+    mlp = make_network("mlp", 2, (64, 64)).init(jax.random.PRNGKey(0), jnp.zeros((1, 4)))
+    assert sorted(mlp["params"]) == ["Dense_0", "Dense_1", "Dense_2"]
+    cnn = make_network("minatar_cnn", 6).init(jax.random.PRNGKey(0), jnp.zeros((1, 10, 10, 4)))
+    assert sorted(cnn["params"]) == ["Conv_0", "Dense_0", "Dense_1"]
+
+
+# --- noisy nets ---------------------------------------------------------------------------
+
+def test_noisy_dense_factorised_noise_by_hand():
+    layer = NoisyDense(3, sigma0=0.5)
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
+    variables = layer.init(jax.random.PRNGKey(1), x)
+    p = {k: np.asarray(v, np.float64) for k, v in variables["params"].items()}
+    # init: sigma = sigma0 / sqrt(fan-in), mu within +-1/sqrt(fan-in)
+    np.testing.assert_allclose(p["sigma_kernel"], 0.25)
+    np.testing.assert_allclose(p["sigma_bias"], 0.25)
+    assert np.abs(p["mu_kernel"]).max() <= 0.5
+    # no noise rng: the mean layer
+    mean = np.asarray(layer.apply(variables, x))
+    np.testing.assert_allclose(mean, np.asarray(x) @ p["mu_kernel"] + p["mu_bias"], rtol=1e-5,
+                               atol=1e-6)
+    # with noise: w = mu + sigma * f(e_in) f(e_out)^T, b = mu_b + sigma_b f(e_out)
+    key = jax.random.PRNGKey(7)
+    noisy, seen = layer.apply(variables, x, rngs={"noise": key}, mutable=["intermediates"])
+    noisy = np.asarray(noisy)
+    f_in, f_out = (np.asarray(v, np.float64) for v in seen["intermediates"]["noise"][0])
+    # the noise is f(e) = sign(e) sqrt(|e|): its square is |e|, a half-normal draw
+    assert f_in.shape == (4,) and f_out.shape == (3,)
+    w = p["mu_kernel"] + p["sigma_kernel"] * np.outer(f_in, f_out)
+    b = p["mu_bias"] + p["sigma_bias"] * f_out
+    np.testing.assert_allclose(noisy, np.asarray(x) @ w + b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(noisy, mean)
+
+
+def test_noisy_agent_explores_through_its_weights():
+    cfg = Config(hidden_sizes=(16,), noisy=True)
+    agent = make_agent(cfg, 4)
+    params = agent.init(jax.random.PRNGKey(0), jnp.zeros(3)).params
+    obs = jnp.ones((1, 3))
+    actions = {int(agent.act(params, obs, jax.random.PRNGKey(k), 0.0)[0]) for k in range(200)}
+    assert len(actions) > 1  # epsilon 0, yet the noise changes the greedy action
+    # Q-values for evaluation and traces come from the mean weights: deterministic.
+    np.testing.assert_array_equal(agent.q_values(params, obs), agent.q_values(params, obs))
+
+
+# --- n-step returns -----------------------------------------------------------------------
+
+def _episode_store(capacity):
+    """Six transitions of one env: rewards 1..6, a true terminal at t=2, a time-limit
+    truncation at t=4. obs = t, next_obs = t + 0.5."""
+    t = jnp.arange(6, dtype=jnp.float32)
+    items = Transition(t, jnp.zeros(6, jnp.int32), t + 1, t + 0.5,
+                       jnp.array([0, 0, 1, 0, 0, 0], jnp.float32),
+                       jnp.array([0, 0, 1, 0, 1, 0], jnp.float32))
+    state = replay.init(capacity, jax.tree.map(lambda x: x[0], items))
+    for i in range(6):
+        state = replay.add_batch(state, Transition(*(x[i:i + 1] for x in items)))
+    return state
+
+
+# obs -> (return, discount, next_obs) for n = 3, gamma = 0.5, worked out by hand:
+# t=0: 1 + .5*2 + .25*3 = 2.75, stops at the terminal t=2: discount 0, next_obs 2.5
+# t=1: 2 + .5*3 = 3.5, terminal at t=2: discount 0
+# t=2: 3, terminal: discount 0
+# t=3: 4 + .5*5 = 6.5, truncated at t=4: bootstrap from next_obs 4.5 with .5^2 = 0.25
+N_STEP_BY_HAND = {0.0: (2.75, 0.0, 2.5), 1.0: (3.5, 0.0, 2.5), 2.0: (3.0, 0.0, 2.5),
+                  3.0: (6.5, 0.25, 4.5)}
+
+
+@pytest.mark.parametrize("capacity,sampleable", [(8, {0.0, 1.0, 2.0, 3.0}),
+                                                 (4, {2.0, 3.0})])  # 4: the ring wrapped
+def test_n_step_returns_by_hand(capacity, sampleable):
+    state = _episode_store(capacity)
+    batch = replay.sample_n_step(state, jax.random.PRNGKey(0), 512, n=3, gamma=0.5,
+                                 num_envs=1)
+    seen = set()
+    for obs, ret, disc, nxt in zip(*(np.asarray(x) for x in (batch.obs, batch.reward,
+                                                             batch.discount, batch.next_obs))):
+        seen.add(float(obs))
+        np.testing.assert_allclose((ret, disc, nxt), N_STEP_BY_HAND[float(obs)], rtol=1e-6)
+    assert seen == sampleable  # never the newest n-1, never overwritten ones
+
+
+def test_n_step_follows_each_env_in_an_interleaved_ring():
+    # Two envs add side by side: env 0 gets rewards 1, 2, 3, ..., env 1 gets 10, 20, 30, ...
+    E, steps = 2, 5
+    state = replay.init(10, Transition(0.0, 0, 0.0, 0.0, 0.0, 0.0))
+    for t in range(steps):
+        items = Transition(jnp.array([t, 100 + t], jnp.float32), jnp.zeros(2, jnp.int32),
+                           jnp.array([t + 1, 10 * (t + 1)], jnp.float32),
+                           jnp.array([t + 1, 101 + t], jnp.float32), jnp.zeros(2), jnp.zeros(2))
+        state = replay.add_batch(state, items)
+    batch = replay.sample_n_step(state, jax.random.PRNGKey(1), 256, n=2, gamma=0.9,
+                                 num_envs=E)
+    for obs, ret, disc, nxt in zip(*(np.asarray(x) for x in (batch.obs, batch.reward,
+                                                             batch.discount, batch.next_obs))):
+        env, t = (1, obs - 100) if obs >= 100 else (0, obs)
+        scale = 10 if env else 1
+        assert ret == pytest.approx(scale * ((t + 1) + 0.9 * (t + 2)))
+        assert disc == pytest.approx(0.81)
+        assert nxt == pytest.approx(obs + 2)
+        assert t <= steps - 2  # the newest add is not sampled
+
+
+# --- whole runs ---------------------------------------------------------------------------
+
+ALL_PARTS = dict(double_dqn=True, dueling=True, noisy=True, distributional=True, num_atoms=11,
+                 v_min=-20.0, v_max=20.0, n_step=3, epsilon_start=0.0, epsilon_end=0.0)
+
+
+@pytest.mark.parametrize("backend", ["gymnax", "gymnasium"])
+def test_every_part_together_runs_in_both_drivers(tmp_path, backend):
+    import deepq
+
+    cfg = Config(env_id="CartPole-v1", backend=backend, hidden_sizes=(32,), num_envs=2,
+                 buffer_size=2000, batch_size=32, learning_starts=200, total_steps=1200,
+                 chunk_steps=400, eval_episodes=3, gif=False, **ALL_PARTS)
+    run = deepq.train(cfg, tmp_path / "run", progress=False, artifacts=False)
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]
+    losses = [float(r.split(",")[6]) for r in rows if r.split(",")[6] not in ("", "nan")]
+    assert losses and np.all(np.isfinite(losses))
+    assert run.evaluate(episodes=3)["episodes"] == 3
