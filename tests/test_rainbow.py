@@ -225,7 +225,8 @@ def test_n_step_follows_each_env_in_an_interleaved_ring():
 # --- whole runs ---------------------------------------------------------------------------
 
 ALL_PARTS = dict(double_dqn=True, dueling=True, noisy=True, distributional=True, num_atoms=11,
-                 v_min=-20.0, v_max=20.0, n_step=3, epsilon_start=0.0, epsilon_end=0.0)
+                 v_min=-20.0, v_max=20.0, n_step=3, epsilon_start=0.0, epsilon_end=0.0,
+                 prioritized=True)
 
 
 @pytest.mark.parametrize("backend", ["gymnax", "gymnasium"])
@@ -240,3 +241,110 @@ def test_every_part_together_runs_in_both_drivers(tmp_path, backend):
     losses = [float(r.split(",")[6]) for r in rows if r.split(",")[6] not in ("", "nan")]
     assert losses and np.all(np.isfinite(losses))
     assert run.evaluate(episodes=3)["episodes"] == 3
+
+
+# --- prioritized replay -------------------------------------------------------------------
+
+def test_sum_tree_sums_and_finds_by_hand():
+    from deepq import prioritized
+
+    tree = prioritized.init(4)
+    tree = prioritized.set_priorities(tree, jnp.array([0, 1, 2, 3]),
+                                      jnp.array([1.0, 2.0, 3.0, 4.0]))
+    assert float(prioritized.total(tree)) == 10.0
+    np.testing.assert_allclose(tree.nodes[1:4], [10.0, 3.0, 7.0])  # root, then its children
+    # cumulative sums 1, 3, 6, 10: mass m falls in the first leaf whose cumsum exceeds it
+    masses = jnp.array([0.0, 0.5, 1.0, 2.99, 3.0, 5.9, 6.0, 9.99])
+    np.testing.assert_array_equal(prioritized.find(tree, masses), [0, 0, 1, 1, 2, 2, 3, 3])
+    # a repeated slot: the last value wins and every sum above it follows
+    tree = prioritized.set_priorities(tree, jnp.array([2, 2]), jnp.array([0.5, 0.5]))
+    assert float(prioritized.total(tree)) == 7.5
+    assert float(tree.max_priority) == 4.0
+    # capacity 5 rounds up to 8 leaves; the 3 spare ones stay empty and are never found
+    small = prioritized.set_priorities(prioritized.init(5), jnp.arange(5), jnp.ones(5))
+    assert small.nodes.shape == (16,)
+    assert set(np.asarray(prioritized.find(small, jnp.linspace(0, 4.999, 50))).tolist()) == set(
+        range(5))
+
+
+def test_prioritized_sampling_follows_the_priorities():
+    """Chi-square: slot frequencies over many stratified draws match p_i / sum p."""
+    from scipy import stats
+
+    from deepq import prioritized
+
+    p = jnp.array([1.0, 2.0, 3.0, 4.0, 0.5, 0.0, 6.0, 3.5])  # slot 5: priority 0, never drawn
+    tree = prioritized.set_priorities(prioritized.init(8), jnp.arange(8), p)
+    keys = jax.random.split(jax.random.PRNGKey(0), 400)
+    slots = jax.vmap(lambda k: prioritized.sample(tree, k, 32, jnp.int32(8), 0.4)[0])(keys)
+    counts = np.bincount(np.asarray(slots).ravel(), minlength=8)
+    assert counts[5] == 0
+    expected = np.asarray(p, np.float64) / float(np.sum(np.asarray(p, np.float64))) * counts.sum()
+    keep = expected > 0
+    _, pvalue = stats.chisquare(counts[keep], expected[keep])
+    assert pvalue > 0.001, (counts, expected)
+
+
+def test_importance_weights_by_hand():
+    from deepq import prioritized
+
+    tree = prioritized.set_priorities(prioritized.init(2), jnp.array([0, 1]),
+                                      jnp.array([1.0, 3.0]))
+    slots, weight = prioritized.sample(tree, jax.random.PRNGKey(0), 2, jnp.int32(2), 1.0)
+    # stratified over 2 ranges of mass 2: slot 0 from [0, 2) only when mass < 1
+    # P = (1/4, 3/4), w = (N P)^-beta = (2, 2/3), divided by the batch max
+    by_slot = {0: 2.0, 1: 2.0 / 3.0}
+    w = np.array([by_slot[int(s)] for s in slots])
+    np.testing.assert_allclose(weight, w / w.max(), rtol=1e-6)
+    assert float(prioritized.priority(jnp.array(-0.5), 0.5, 0.01)) == pytest.approx(0.51**0.5)
+
+
+def test_weighted_loss_and_refreshed_priorities():
+    """The loss is mean(w * loss_i); after an update each sampled slot's priority is
+    (|delta| + eps)^alpha of the TD error it was trained on; new slots get the max."""
+    from deepq.drivers.common import init_learner, observe, train_round
+
+    cfg = Config(hidden_sizes=(8,), prioritized=True, priority_alpha=0.5, priority_eps=0.01,
+                 loss="mse", optimizer="sgd", learning_rate=0.05, max_grad_norm=0.0,
+                 buffer_size=16, batch_size=4, gamma=0.9, total_steps=1000)
+    agent = make_agent(cfg, 2)
+    learner = init_learner(cfg, agent, jax.random.PRNGKey(0), jnp.zeros(4))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (6, 4))
+    for i in range(6):
+        t = Transition(obs[i:i + 1], jnp.array([i % 2]), jnp.array([float(i)]),
+                       obs[(i + 1) % 6][None], jnp.array([float(i == 5)]), jnp.array([0.0]))
+        learner = observe(cfg, learner, t)
+    leaves = np.asarray(learner.priorities.nodes[16:])
+    np.testing.assert_array_equal(leaves, [1.0] * 6 + [0.0] * 10)  # new at the max (1)
+    params = learner.agent.params
+    after = train_round(cfg, agent, learner)
+    q = np.asarray(agent.q_values(params, obs))
+    q_next = np.asarray(agent.q_values(learner.agent.target_params, jnp.roll(obs, -1, 0)))
+    delta = q[np.arange(6), np.arange(6) % 2] - (np.arange(6) + 0.9 * np.array(
+        [1, 1, 1, 1, 1, 0]) * q_next.max(1))
+    got = np.asarray(after.priorities.nodes[16:22])
+    changed = got != 1.0
+    assert changed.any()
+    np.testing.assert_allclose(got[changed], ((np.abs(delta) + 0.01) ** 0.5)[changed],
+                               rtol=1e-5)
+    # the weighted loss, on a hand-made batch
+    batch = replay.Batch(obs[:2], jnp.array([0, 1]), jnp.array([1.0, 0.0]), obs[1:3],
+                         jnp.array([0.9, 0.0]), jnp.array([1.0, 0.25]))
+    _, metrics = agent.update(learner.agent, batch, jax.random.PRNGKey(0))
+    errors = np.asarray(metrics["errors"])
+    assert float(metrics["loss"]) == pytest.approx(np.mean([1.0, 0.25] * errors**2), rel=1e-5)
+
+
+def test_n_step_slots_wait_for_their_window():
+    from deepq.drivers.common import init_learner, observe
+
+    cfg = Config(hidden_sizes=(8,), prioritized=True, n_step=3, buffer_size=8, batch_size=2,
+                 total_steps=1000)
+    agent = make_agent(cfg, 2)
+    learner = init_learner(cfg, agent, jax.random.PRNGKey(0), jnp.zeros(4))
+    for _ in range(5):
+        t = Transition(jnp.zeros((1, 4)), jnp.array([0]), jnp.array([0.0]), jnp.zeros((1, 4)),
+                       jnp.array([0.0]), jnp.array([0.0]))
+        learner = observe(cfg, learner, t)
+    # 5 adds, n = 3: slots 0-2 have their 3 steps, 3-4 (the newest 2) wait at 0
+    np.testing.assert_array_equal(learner.priorities.nodes[8:], [1, 1, 1, 0, 0, 0, 0, 0])

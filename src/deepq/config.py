@@ -66,6 +66,10 @@ class Config:
     v_min: float = -10.0  # the support's ends
     v_max: float = 10.0
     n_step: int = 1  # multi-step returns (Sutton 1988; Hessel et al. 2017, eq. 2)
+    prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
+    priority_alpha: float = 0.6  # P(i) ~ (|delta_i| + eps)^alpha
+    priority_beta: float = 0.4  # importance-sampling exponent, annealed to 1 over the run
+    priority_eps: float = 1e-6
     # --- TD learning ---
     gamma: float = 0.99
     clip_rewards: bool = False  # train on rewards clipped to [-1, 1]; logged returns stay raw
@@ -177,6 +181,9 @@ class Config:
             raise UserError(f"num_atoms must be at least 2, got {self.num_atoms}")
         if self.distributional and not self.v_min < self.v_max:
             raise UserError(f"v_min={self.v_min} must be below v_max={self.v_max}")
+        if self.priority_alpha < 0 or not 0 <= self.priority_beta <= 1:
+            raise UserError(f"priority_alpha must be >= 0 and priority_beta in [0, 1], got "
+                            f"{self.priority_alpha} and {self.priority_beta}")
         if self.noisy_sigma0 <= 0:
             raise UserError(f"noisy_sigma0 must be > 0, got {self.noisy_sigma0}")
         if self.learning_rate <= 0:
@@ -436,6 +443,60 @@ PRESETS: dict[str, Preset] = {
             dict(distributional=True, num_atoms=51, v_min=-10.0, v_max=10.0),
             env_overrides={part: dict(v_min=-100.0, v_max=100.0) for part in
                            ("CartPole", "Acrobot", "MountainCar", "MinAtar")},
+            on_default=True,
+        ),
+        Preset(
+            "per",
+            "Proportional prioritized replay (Schaul et al. 2016, ICLR, section 3.3 and "
+            "Algorithm 1): P(i) ~ (|delta_i| + 1e-6)^0.5, importance weights with beta 0.4 -> "
+            "1 over the run, normalised by the batch's largest, new transitions at the "
+            "largest priority; alpha 0.5 and beta as in Rainbow (Hessel et al. 2017, Table "
+            "1). On top of the env's default preset.",
+            "CartPole-v1",
+            dict(prioritized=True, priority_alpha=0.5, priority_beta=0.4, priority_eps=1e-6),
+            on_default=True,
+        ),
+        Preset(
+            "rainbow",
+            "Rainbow (Hessel et al. 2017, AAAI 2018, arXiv 1710.02298, Table 1): Double DQN, "
+            "dueling, noisy nets (sigma0 0.5, eps 0), C51 (51 atoms), 3-step returns and "
+            "proportional prioritized replay (alpha 0.5, beta 0.4 -> 1), on top of the env's "
+            "default preset. On ALE ids also the paper's Adam (lr 6.25e-5, eps 1.5e-4), "
+            "learning from 80k frames (20k steps) and a target copy every 32k frames (2,000 "
+            "updates). Support [-10, 10] for clipped Atari rewards, [-100, 100] for classic "
+            "control and MinAtar (see c51).",
+            "CartPole-v1",
+            dict(double_dqn=True, dueling=True, noisy=True, noisy_sigma0=0.5,
+                 epsilon_start=0.0, epsilon_end=0.0, distributional=True, num_atoms=51,
+                 v_min=-10.0, v_max=10.0, n_step=3, prioritized=True, priority_alpha=0.5,
+                 priority_beta=0.4, priority_eps=1e-6),
+            env_overrides={
+                **{part: dict(v_min=-100.0, v_max=100.0) for part in
+                   ("CartPole", "Acrobot", "MountainCar", "MinAtar")},
+                **{part: dict(optimizer="adam", learning_rate=6.25e-5, adam_eps=1.5e-4,
+                              learning_starts=20_000, target_update_interval=2_000)
+                   for part in ("ALE/", "NoFrameskip")},
+            },
+            on_default=True,
+        ),
+        Preset(
+            "rainbow-minatar",
+            "Rainbow on MinAtar as in Revisiting Rainbow (Obando-Ceron & Castro 2021, ICML, "
+            "github.com/JohanSamir/rainbow_extend lifting_veil/Configs/rainbow_breakout.gin): "
+            "the minatar preset's network and env settings with Double DQN, dueling, noisy "
+            "nets, C51 (51 atoms on [-100, 100]), 3-step returns, prioritized replay (alpha "
+            "0.5, beta 0.4 -> 1 as in Rainbow), Adam lr 1e-4 eps 3.125e-4, batch 32, replay "
+            "1e5, learning from 1,000 steps, an update every 4 steps, a target copy every "
+            "1,000 steps (250 updates), eps 1 -> 0.01 over 250k steps (Dopamine's defaults, "
+            "which that config keeps).",
+            "Breakout-MinAtar",
+            dict(double_dqn=True, dueling=True, noisy=True, noisy_sigma0=0.5,
+                 distributional=True, num_atoms=51, v_min=-100.0, v_max=100.0, n_step=3,
+                 prioritized=True, priority_alpha=0.5, priority_beta=0.4, priority_eps=1e-6,
+                 optimizer="adam", learning_rate=1e-4, adam_eps=3.125e-4, batch_size=32,
+                 buffer_size=100_000, learning_starts=1_000, train_freq=4,
+                 target_update_interval=250, epsilon_start=1.0, epsilon_end=0.01,
+                 epsilon_steps=250_000),
             on_default=True,
         ),
     ]

@@ -32,12 +32,21 @@ class Batch(NamedTuple):
     reward: jnp.ndarray
     next_obs: jnp.ndarray
     discount: jnp.ndarray
+    weight: Any = 1.0  # importance weight of each sample (prioritized replay)
 
 
 def one_step(t: Transition, gamma: float) -> Batch:
     """The one-step batch of DQN (Mnih et al. 2015, eq. 2)."""
     discount = gamma * (1.0 - jnp.asarray(t.terminated, jnp.float32))
     return Batch(t.obs, t.action, t.reward, t.next_obs, discount)
+
+
+def sampleable(state: ReplayState, n: int = 1, num_envs: int = 1):
+    """(start, count): slots start, start+1, ... (mod capacity) can be sampled: all filled
+    ones but the newest n-1 adds, whose n steps are not all in yet."""
+    full = state.size >= capacity(state)
+    start = jnp.where(full, state.index, 0)
+    return start, jnp.maximum(state.size - (n - 1) * num_envs, 1)
 
 
 class ReplayState(NamedTuple):
@@ -76,7 +85,15 @@ def sample(state: ReplayState, key: jax.Array, batch_size: int) -> Transition:
 
 def sample_n_step(state: ReplayState, key: jax.Array, batch_size: int, n: int, gamma: float,
                   num_envs: int) -> Batch:
-    """Uniform sample of n-step transitions (Hessel et al. 2017, eq. 2), built when sampled.
+    """Uniform sample of n-step transitions (see `n_step_batch`)."""
+    start, count = sampleable(state, n, num_envs)
+    first = (start + jax.random.randint(key, (batch_size,), 0, count)) % capacity(state)
+    return n_step_batch(state, first, n, gamma, num_envs)
+
+
+def n_step_batch(state: ReplayState, first: jnp.ndarray, n: int, gamma: float,
+                 num_envs: int) -> Batch:
+    """The n-step transitions (Hessel et al. 2017, eq. 2) that start at slots `first`.
 
     Each add writes one transition per env, so env e's next transition after slot i is in
     slot i + num_envs (the capacity is a multiple of num_envs). From slot i the return is
@@ -85,14 +102,9 @@ def sample_n_step(state: ReplayState, key: jax.Array, batch_size: int, n: int, g
 
     where m <= n stops after the first transition that ends its episode: a true terminal
     then zeroes the bootstrap, a time-limit truncation keeps it (the final observation is
-    stored). The newest n-1 adds are not sampled yet: their n steps are not all in.
+    stored). Only slots whose n steps are all in may be passed (`sampleable`).
     """
     cap = capacity(state)
-    window = (n - 1) * num_envs
-    full = state.size >= cap
-    start = jnp.where(full, state.index, 0)
-    count = jnp.maximum(state.size - window, 1)
-    first = (start + jax.random.randint(key, (batch_size,), 0, count)) % cap
     slots = (first[:, None] + num_envs * jnp.arange(n)[None, :]) % cap  # [B, n]
     data = state.data
     reward = data.reward[slots]

@@ -188,12 +188,14 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
                 categorical_projection(batch.reward, batch.discount, probs_next, support))
             logits_sa = jnp.take_along_axis(out, action[:, None, None], axis=1)[:, 0]
             per_sample = -jnp.sum(target * jax.nn.log_softmax(logits_sa, axis=-1), axis=-1)
-        loss = jnp.mean(per_sample)
-        return loss, jnp.mean(jnp.max(to_q(out), axis=-1))
+            delta = per_sample  # C51's priority is its loss (Hessel et al. 2017, section 3)
+        # Prioritized replay: importance-weighted (Schaul et al. 2016, Algorithm 1, line 12)
+        loss = jnp.mean(batch.weight * per_sample)
+        return loss, (jnp.mean(jnp.max(to_q(out), axis=-1)), jnp.abs(delta))
 
     def update(state: AgentState, batch: Batch, key: jax.Array):
         target = state.params if cfg.target_update == "none" else state.target_params
-        (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        (loss, (q_mean, errors)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, target, batch, key
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -207,6 +209,6 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
         else:
             target = params
         new_state = AgentState(params, target, opt_state, count)
-        return new_state, {"loss": loss, "q_mean": q_mean}
+        return new_state, {"loss": loss, "q_mean": q_mean, "errors": errors}
 
     return Agent(init, act, update, q_values)

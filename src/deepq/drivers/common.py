@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepq import frame_replay, replay, schedules
-from deepq.agents.dqn import Agent, AgentState
+from deepq import frame_replay, prioritized, replay, schedules
+from deepq.agents.dqn import Agent, AgentState, expected_updates
 from deepq.config import Config
 
 
@@ -28,6 +28,7 @@ class LearnerState(NamedTuple):
     key: jax.Array
     last_loss: jnp.ndarray
     last_q: jnp.ndarray
+    priorities: Any = None  # prioritized replay's sum tree over the replay's slots
 
 
 class StepLog(NamedTuple):
@@ -128,7 +129,8 @@ def init_learner(cfg: Config, agent: Agent, key: jax.Array, obs_example: jnp.nda
             capacity = max(capacity // cfg.num_envs, 1) * cfg.num_envs
         buffer = replay.init(capacity, example)
     nan = jnp.full((), jnp.nan, jnp.float32)
-    return LearnerState(agent.init(k_agent, obs_example), buffer, key, nan, nan)
+    tree = prioritized.init(replay.capacity(buffer)) if cfg.prioritized else None
+    return LearnerState(agent.init(k_agent, obs_example), buffer, key, nan, nan, tree)
 
 
 def add_to_replay(buffer: Any, records: Any) -> Any:
@@ -137,13 +139,48 @@ def add_to_replay(buffer: Any, records: Any) -> Any:
     return replay.add_batch(buffer, records)
 
 
-def sample_replay(cfg: Config, buffer: Any, key: jax.Array) -> replay.Batch:
+def sample_replay(cfg: Config, learner: LearnerState,
+                  key: jax.Array) -> tuple[replay.Batch, jnp.ndarray | None]:
+    """A training batch, and with prioritized replay the slots it came from."""
+    buffer = learner.replay
     if isinstance(buffer, frame_replay.FrameReplayState):
-        return replay.one_step(frame_replay.sample(buffer, key, cfg.batch_size), cfg.gamma)
+        return replay.one_step(frame_replay.sample(buffer, key, cfg.batch_size), cfg.gamma), None
+    if not cfg.prioritized:
+        if cfg.n_step > 1:
+            return replay.sample_n_step(buffer, key, cfg.batch_size, cfg.n_step, cfg.gamma,
+                                        cfg.num_envs), None
+        return replay.one_step(replay.sample(buffer, key, cfg.batch_size), cfg.gamma), None
+    _, count = replay.sampleable(buffer, cfg.n_step, cfg.num_envs)
+    slots, weight = prioritized.sample(learner.priorities, key, cfg.batch_size, count,
+                                       priority_beta(cfg, learner.agent.updates))
     if cfg.n_step > 1:
-        return replay.sample_n_step(buffer, key, cfg.batch_size, cfg.n_step, cfg.gamma,
-                                    cfg.num_envs)
-    return replay.one_step(replay.sample(buffer, key, cfg.batch_size), cfg.gamma)
+        batch = replay.n_step_batch(buffer, slots, cfg.n_step, cfg.gamma, cfg.num_envs)
+    else:
+        batch = replay.one_step(jax.tree.map(lambda x: x[slots], buffer.data), cfg.gamma)
+    return batch._replace(weight=weight), slots
+
+
+def priority_beta(cfg: Config, updates: jnp.ndarray) -> jnp.ndarray:
+    """beta, linearly from `priority_beta` to 1 over the run's updates (Schaul et al. 2016,
+    section 3.4)."""
+    frac = jnp.minimum(updates.astype(jnp.float32) / expected_updates(cfg), 1.0)
+    return cfg.priority_beta + (1.0 - cfg.priority_beta) * frac
+
+
+def mark_new(cfg: Config, tree: prioritized.SumTree, before: replay.ReplayState,
+             after: replay.ReplayState) -> prioritized.SumTree:
+    """Priorities after an add: the slots just written are not sampleable yet (0), and the
+    slots whose n steps just completed get the largest priority so far (Schaul et al. 2016,
+    Algorithm 1, line 6). With n = 1 those are the same slots."""
+    cap = replay.capacity(after)
+    E = cfg.num_envs
+    written = (before.index + jnp.arange(E)) % cap
+    tree = prioritized.set_priorities(tree, written, jnp.zeros(E, jnp.float32))
+    window = (cfg.n_step - 1) * E
+    ready = (written - window) % cap
+    filled = after.size > window
+    return prioritized.set_priorities(tree, ready,
+                                      jnp.where(filled, tree.max_priority, 0.0) * jnp.ones(E))
 
 
 def explore_rate(cfg: Config, it: jnp.ndarray, updates: jnp.ndarray) -> jnp.ndarray:
@@ -179,26 +216,39 @@ def trains_at(cfg: Config, it, fill_start=0):
 
 
 def train_round(cfg: Config, agent: Agent, learner: LearnerState) -> LearnerState:
-    """`gradient_steps` updates, each on a fresh uniform batch from replay."""
+    """`gradient_steps` updates, each on a fresh batch from replay; with prioritized replay
+    each refreshes the priorities of the transitions it learned from."""
 
-    def one_update(agent_state: AgentState, key: jax.Array):
+    def one_update(carry, key: jax.Array):
+        agent_state, tree = carry
         k_sample, k_update = jax.random.split(key)
-        batch = sample_replay(cfg, learner.replay, k_sample)
-        return agent.update(agent_state, batch, k_update)
+        batch, slots = sample_replay(cfg, learner._replace(agent=agent_state, priorities=tree),
+                                     k_sample)
+        agent_state, metrics = agent.update(agent_state, batch, k_update)
+        if tree is not None:
+            values = prioritized.priority(metrics["errors"], cfg.priority_alpha,
+                                          cfg.priority_eps)
+            tree = prioritized.set_priorities(tree, slots, values)
+        return (agent_state, tree), metrics
 
     key, sub = jax.random.split(learner.key)
-    agent_state, metrics = jax.lax.scan(
-        one_update, learner.agent, jax.random.split(sub, cfg.gradient_steps)
+    (agent_state, tree), metrics = jax.lax.scan(
+        one_update, (learner.agent, learner.priorities),
+        jax.random.split(sub, cfg.gradient_steps)
     )
     return learner._replace(agent=agent_state, key=key, last_loss=metrics["loss"][-1],
-                            last_q=metrics["q_mean"][-1])
+                            last_q=metrics["q_mean"][-1], priorities=tree)
 
 
 def observe(cfg: Config, learner: LearnerState, transitions: Any) -> LearnerState:
     """Add one vector step's transitions to replay."""
     if cfg.clip_rewards:  # DQN 2013 / Nature: train on sign-clipped rewards, log raw ones
         transitions = transitions._replace(reward=jnp.clip(transitions.reward, -1.0, 1.0))
-    return learner._replace(replay=add_to_replay(learner.replay, transitions))
+    buffer = add_to_replay(learner.replay, transitions)
+    if learner.priorities is not None:
+        learner = learner._replace(priorities=mark_new(cfg, learner.priorities,
+                                                       learner.replay, buffer))
+    return learner._replace(replay=buffer)
 
 
 def learn(
@@ -219,18 +269,20 @@ def learn(
     copy of the params and optimizer state (3 ms a step for the Nature network).
     """
 
+    names = ("agent", "key", "last_loss", "last_q", "priorities")
+
     def train(s: LearnerState):
         out = train_round(cfg, agent, s)
-        return out.agent, out.key, out.last_loss, out.last_q
+        return tuple(getattr(out, name) for name in names)
 
     def skip(s: LearnerState):
-        return s.agent, s.key, s.last_loss, s.last_q
+        return tuple(getattr(s, name) for name in names)
 
-    if train_now is not None:
-        return learner._replace(**dict(zip(("agent", "key", "last_loss", "last_q"),
-                                           (train if train_now else skip)(learner))))
-    agent_state, key, loss, q = jax.lax.cond(trains_at(cfg, it, fill_start), train, skip, learner)
-    return learner._replace(agent=agent_state, key=key, last_loss=loss, last_q=q)
+    if train_now is None:
+        out = jax.lax.cond(trains_at(cfg, it, fill_start), train, skip, learner)
+    else:
+        out = (train if train_now else skip)(learner)
+    return learner._replace(**dict(zip(names, out)))
 
 
 def observe_and_learn(cfg: Config, agent: Agent, learner: LearnerState, transitions: Any,

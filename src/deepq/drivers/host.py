@@ -129,6 +129,9 @@ class HostDriver:
         if info.atari and cfg.n_step > 1:
             raise UserError(f"n_step={cfg.n_step}: the ALE pixel replay samples one-step "
                             "transitions only so far; use n_step=1 for ALE ids")
+        if info.atari and cfg.prioritized:
+            raise UserError("prioritized=true: the ALE pixel replay samples uniformly only so "
+                            "far; use prioritized=false for ALE ids")
         self.cfg = cfg
         self.info = info
         self.agent = make_agent(cfg, info.num_actions)
