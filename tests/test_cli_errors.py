@@ -40,6 +40,7 @@ def assert_clean_error(proc, *needles):
     (["--env", "ALE/Pong-v5", "--set", "frame_resize=84"], ["frame_resize=84", "height x"]),
     (["--env", "ALE/Pong-v5", "--preset", "nstep"], ["n_step=3", "n_step=1"]),
     (["--set", "n_step=0"], ["n_step must be a positive"]),
+    (["--set", "network=per_action", "--set", "dueling=true"], ["network=per_action"]),
     (["--set", "distributional=true", "--set", "v_min=5", "--set", "v_max=5"],
      ["v_min=5.0 must be below v_max=5.0"]),
 ])

@@ -124,6 +124,27 @@ def test_plain_networks_keep_their_parameter_names():
     assert sorted(cnn["params"]) == ["Conv_0", "Dense_0", "Dense_1"]
 
 
+def test_per_action_networks_by_hand():
+    net = make_network("per_action", 3, (5, 4), activation="tanh")
+    obs = jax.random.normal(jax.random.PRNGKey(0), (6, 2))
+    params = net.init(jax.random.PRNGKey(1), obs)["params"]
+    x = np.asarray(obs, np.float64)
+    got = np.asarray(net.apply({"params": params}, obs))
+    for a in range(3):
+        h = x
+        for i in range(2):
+            layer = params[f"action_{a}_Dense_{i}"]
+            h = np.tanh(h @ np.asarray(layer["kernel"]) + np.asarray(layer["bias"]))
+        out = params[f"action_{a}_out"]
+        q = h @ np.asarray(out["kernel"]) + np.asarray(out["bias"])
+        np.testing.assert_allclose(got[:, a], q[:, 0], rtol=1e-5, atol=1e-6)
+    # each action's net is its own: a gradient of Q[:, 0] touches only network 0
+    grads = jax.grad(lambda p: net.apply({"params": p}, obs)[:, 0].sum())(params)
+    for name, leaf in grads.items():
+        touched = any(np.abs(np.asarray(v)).sum() > 0 for v in leaf.values())
+        assert touched == name.startswith("action_0_"), name
+
+
 # --- noisy nets ---------------------------------------------------------------------------
 
 def test_noisy_dense_factorised_noise_by_hand():

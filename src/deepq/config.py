@@ -16,7 +16,7 @@ from deepq.errors import UserError
 CHOICES: dict[str, tuple[str, ...]] = {
     "algo": ("dqn", "random"),
     "backend": ("auto", "gymnax", "gymnasium"),
-    "network": ("mlp", "minatar_cnn", "dqn2013_cnn", "nature_cnn"),
+    "network": ("mlp", "per_action", "minatar_cnn", "dqn2013_cnn", "nature_cnn"),
     "activation": ("relu", "tanh"),
     "loss": ("mse", "huber", "pseudo_huber"),
     "target_update": ("none", "hard", "polyak"),
@@ -54,7 +54,7 @@ class Config:
     eval_max_frames: int = 18_000  # evaluation episodes capped here (5 minutes of play)
     eval_noop_max: int = 30  # no-op starts of evaluation episodes (Mnih et al. 2015)
     # --- network ---
-    network: str = "mlp"  # mlp (hidden_sizes, activation) or a paper's CNN
+    network: str = "mlp"  # mlp / per_action (hidden_sizes, activation) or a paper's CNN
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     # --- Rainbow's parts (Hessel et al. 2017), each on its own or together ---
@@ -181,6 +181,9 @@ class Config:
             raise UserError(f"num_atoms must be at least 2, got {self.num_atoms}")
         if self.distributional and not self.v_min < self.v_max:
             raise UserError(f"v_min={self.v_min} must be below v_max={self.v_max}")
+        if self.network == "per_action" and (self.dueling or self.noisy or self.distributional):
+            raise UserError("network=per_action has one plain output per action: dueling, "
+                            "noisy and distributional heads need network=mlp or a CNN")
         if self.priority_alpha < 0 or not 0 <= self.priority_beta <= 1:
             raise UserError(f"priority_alpha must be >= 0 and priority_beta in [0, 1], got "
                             f"{self.priority_alpha} and {self.priority_beta}")

@@ -112,6 +112,28 @@ class MLP(nn.Module):
                       **self.head)
 
 
+class PerActionMLP(nn.Module):
+    """One small network per action, each mapping the observation to that action's Q-value
+    (the architecture of the from-scratch numpy notebook: a 2-layer tanh net per action,
+    trained with SGD). Q[:, a] is network a's output."""
+
+    hidden_sizes: Sequence[int]
+    num_actions: int
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        x = obs.reshape((obs.shape[0], -1)).astype(jnp.float32)
+        act = ACTIVATIONS[self.activation]
+        outs = []
+        for a in range(self.num_actions):
+            h = x
+            for i, size in enumerate(self.hidden_sizes):
+                h = act(nn.Dense(size, name=f"action_{a}_Dense_{i}")(h))
+            outs.append(nn.Dense(1, name=f"action_{a}_out")(h))
+        return jnp.concatenate(outs, axis=-1)
+
+
 class PatchConv(nn.Module):
     """A VALID, strided 2-D convolution computed as image patches times a dense kernel.
 
@@ -175,4 +197,6 @@ def make_network(name: str, num_actions: int, hidden_sizes: Sequence[int] = (64,
     """`head`: QHead's dueling, noisy, noisy_sigma0 and atoms (all off by default)."""
     if name == "mlp":
         return MLP(tuple(hidden_sizes), num_actions, activation, head)
+    if name == "per_action":
+        return PerActionMLP(tuple(hidden_sizes), num_actions, activation)
     return ConvQNet(num_actions=num_actions, head=head, **CONV_NETS[name])
