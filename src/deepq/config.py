@@ -260,6 +260,16 @@ class Preset:
 SB3_DQN_DEFAULTS = dict(loss="huber", optimizer="adam", max_grad_norm=10.0,
                         epsilon_schedule="linear", epsilon_start=1.0, num_envs=1)
 
+# Rainbow's parts at the values Rainbow uses (Hessel et al. 2017, Table 1): each one-part
+# preset adds one of them, `rainbow` and `rainbow-minatar` add them all.
+NOISY = dict(noisy=True, noisy_sigma0=0.5, epsilon_start=0.0, epsilon_end=0.0)
+C51 = dict(distributional=True, num_atoms=51, v_min=-10.0, v_max=10.0)
+PER = dict(prioritized=True, priority_alpha=0.5, priority_beta=0.4, priority_eps=1e-6)
+RAINBOW_PARTS = dict(double_dqn=True, dueling=True, n_step=3, **NOISY, **C51, **PER)
+# Returns of the classic-control envs (gamma 0.99, |r| <= 1) and MinAtar fit [-100, 100].
+WIDE_SUPPORT = {part: dict(v_min=-100.0, v_max=100.0)
+                for part in ("CartPole", "Acrobot", "MountainCar", "MinAtar")}
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -432,8 +442,7 @@ PRESETS: dict[str, Preset] = {
             "= 0.5 in the head's layers, epsilon 0 (Hessel et al. 2017, Table 1). On top of "
             "the env's default preset.",
             "CartPole-v1",
-            dict(noisy=True, noisy_sigma0=0.5, epsilon_start=0.0, epsilon_end=0.0),
-            on_default=True,
+            NOISY, on_default=True,
         ),
         Preset(
             "c51",
@@ -443,10 +452,7 @@ PRESETS: dict[str, Preset] = {
             "MinAtar (Obando-Ceron & Castro 2021, Revisiting Rainbow, its MinAtar configs). "
             "On top of the env's default preset.",
             "CartPole-v1",
-            dict(distributional=True, num_atoms=51, v_min=-10.0, v_max=10.0),
-            env_overrides={part: dict(v_min=-100.0, v_max=100.0) for part in
-                           ("CartPole", "Acrobot", "MountainCar", "MinAtar")},
-            on_default=True,
+            C51, env_overrides=WIDE_SUPPORT, on_default=True,
         ),
         Preset(
             "per",
@@ -456,8 +462,7 @@ PRESETS: dict[str, Preset] = {
             "largest priority; alpha 0.5 and beta as in Rainbow (Hessel et al. 2017, Table "
             "1). On top of the env's default preset.",
             "CartPole-v1",
-            dict(prioritized=True, priority_alpha=0.5, priority_beta=0.4, priority_eps=1e-6),
-            on_default=True,
+            PER, on_default=True,
         ),
         Preset(
             "rainbow",
@@ -469,13 +474,9 @@ PRESETS: dict[str, Preset] = {
             "updates). Support [-10, 10] for clipped Atari rewards, [-100, 100] for classic "
             "control and MinAtar (see c51).",
             "CartPole-v1",
-            dict(double_dqn=True, dueling=True, noisy=True, noisy_sigma0=0.5,
-                 epsilon_start=0.0, epsilon_end=0.0, distributional=True, num_atoms=51,
-                 v_min=-10.0, v_max=10.0, n_step=3, prioritized=True, priority_alpha=0.5,
-                 priority_beta=0.4, priority_eps=1e-6),
+            RAINBOW_PARTS,
             env_overrides={
-                **{part: dict(v_min=-100.0, v_max=100.0) for part in
-                   ("CartPole", "Acrobot", "MountainCar", "MinAtar")},
+                **WIDE_SUPPORT,
                 **{part: dict(optimizer="adam", learning_rate=6.25e-5, adam_eps=1.5e-4,
                               learning_starts=20_000, target_update_interval=2_000)
                    for part in ("ALE/", "NoFrameskip")},
@@ -493,13 +494,10 @@ PRESETS: dict[str, Preset] = {
             "1,000 steps (250 updates), eps 1 -> 0.01 over 250k steps (Dopamine's defaults, "
             "which that config keeps).",
             "Breakout-MinAtar",
-            dict(double_dqn=True, dueling=True, noisy=True, noisy_sigma0=0.5,
-                 distributional=True, num_atoms=51, v_min=-100.0, v_max=100.0, n_step=3,
-                 prioritized=True, priority_alpha=0.5, priority_beta=0.4, priority_eps=1e-6,
-                 optimizer="adam", learning_rate=1e-4, adam_eps=3.125e-4, batch_size=32,
-                 buffer_size=100_000, learning_starts=1_000, train_freq=4,
-                 target_update_interval=250, epsilon_start=1.0, epsilon_end=0.01,
-                 epsilon_steps=250_000),
+            dict(RAINBOW_PARTS, v_min=-100.0, v_max=100.0, optimizer="adam",
+                 learning_rate=1e-4, adam_eps=3.125e-4, batch_size=32, buffer_size=100_000,
+                 learning_starts=1_000, train_freq=4, target_update_interval=250,
+                 epsilon_start=1.0, epsilon_end=0.01, epsilon_steps=250_000),
             on_default=True,
         ),
     ]
