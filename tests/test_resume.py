@@ -74,6 +74,8 @@ def test_killed_run_resumes_bit_identical(tmp_path):
         return [",".join(line.split(",")[:-1]) for line in lines]
 
     assert episodes(straight) == episodes(killed)
+    # The Q-value trace too: same held-out states, every chunk's value logged once.
+    assert (straight / "qtrace.csv").read_text() == (killed / "qtrace.csv").read_text()
 
 
 def test_resume_without_replay_continues(tmp_path):

@@ -197,7 +197,7 @@ def _print_summary(run, artifacts: bool) -> None:
         if "random_mean" in ev:
             print(f"random agent, same protocol: {ev['random_mean']:.1f} ± {ev['random_std']:.1f}")
     print(f"run dir: {run.path}")
-    for name in (CURVES_FILE, GIF_FILE, EVAL_FILE, "metrics.csv", "tb"):
+    for name in (CURVES_FILE, GIF_FILE, EVAL_FILE, "metrics.csv", "qtrace.csv", "tb"):
         if (run.path / name).exists():
             print(f"  {run.path / name}")
 

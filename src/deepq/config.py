@@ -111,6 +111,7 @@ class Config:
     checkpoint_every: int = 0  # steps between checkpoints, 0: only at the end
     save_replay: bool = True  # include the replay buffer in checkpoints
     gif: bool = True  # record one greedy episode after training
+    qtrace_states: int = 500  # held-out random-policy states whose max-Q is traced; 0: off
     # --- model selection (like SB3's EvalCallback + StopTrainingOnRewardThreshold) ---
     select_every: int = 0  # steps between greedy evaluations that keep the best params; 0: off
     select_episodes: int = 32  # greedy episodes per selection evaluation
@@ -161,7 +162,8 @@ class Config:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)}")
         for name in ("learning_starts", "checkpoint_every", "seed", "select_every",
-                     "epsilon_steps", "frame_crop_top", "noop_max", "eval_noop_max"):
+                     "epsilon_steps", "frame_crop_top", "noop_max", "eval_noop_max",
+                     "qtrace_states"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):

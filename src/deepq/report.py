@@ -87,6 +87,11 @@ class MetricsWriter:
             tb.add_scalar("train/loss", rows[-1]["loss"], step)
             tb.add_scalar("train/q_mean", rows[-1]["q_mean"], step)
 
+    def add_scalars(self, tag: str, values, step: int) -> None:
+        """One TensorBoard scalar per seed (values in the order of `seeds`)."""
+        for tb, value in zip(self._tb.values(), values):
+            tb.add_scalar(tag, float(value), step)
+
     def close(self) -> None:
         for seed, pending in self._pending.items():
             if pending:
@@ -136,18 +141,29 @@ def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) -> Path:
-    """curves.png: episode returns with rolling 20/50 means, loss and epsilon vs env steps."""
+    """curves.png: episode returns with rolling 20/50 means, loss, epsilon and (when the runs
+    have one) the Q-value trace, against env steps."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_ret, ax_loss, ax_eps) = plt.subplots(3, 1, figsize=(9, 10), sharex=True)
+    from deepq.qtrace import read_trace
+
+    traces = [read_trace(d) for d in run_dirs]
+    panels = 4 if any(t is not None for t in traces) else 3
+    fig, axes = plt.subplots(panels, 1, figsize=(9, 3.3 * panels), sharex=True)
+    ax_ret, ax_loss, ax_eps = axes[:3]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     labels = labels or [Path(d).name for d in run_dirs]
-    for i, (run_dir, label) in enumerate(zip(run_dirs, labels)):
+    for i, (run_dir, label, trace) in enumerate(zip(run_dirs, labels, traces)):
         m = read_metrics(run_dir)
         color = colors[i % len(colors)]
+        if trace is not None:
+            for j, seed in enumerate(np.unique(trace["seed"])):
+                sel = trace["seed"] == seed
+                axes[3].plot(trace["env_step"][sel], trace["avg_max_q"][sel], color=color,
+                             lw=1.2, marker=".", ms=3, label=label if j == 0 else None)
         seeds = np.unique(m["seed"])
         for j, seed in enumerate(seeds):
             sel = m["seed"] == seed
@@ -170,8 +186,10 @@ def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) 
     ax_loss.set_ylabel("TD loss (rolling 20)")
     ax_loss.set_yscale("log")
     ax_eps.set_ylabel("epsilon")
-    ax_eps.set_xlabel("environment steps (per seed)")
-    for ax in (ax_ret, ax_loss, ax_eps):
+    if panels == 4:
+        axes[3].set_ylabel("average max Q,\nheld-out states")
+    axes[-1].set_xlabel("environment steps (per seed)")
+    for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out)

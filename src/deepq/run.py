@@ -30,7 +30,7 @@ SUMMARY_FILE = "summary.json"
 CURVES_FILE = "curves.png"
 GIF_FILE = "episode.gif"
 _OURS = (CONFIG_FILE, EVAL_FILE, SUMMARY_FILE, CURVES_FILE, GIF_FILE, "metrics.csv", "tb",
-         checkpoint.CHECKPOINT_DIR)
+         checkpoint.CHECKPOINT_DIR, "qtrace.csv", "heldout_states.npy")
 
 
 def make_driver(cfg: Config):
@@ -177,6 +177,7 @@ def train(
 
     With resume=True the config is the run dir's own; `total_steps` may extend it.
     """
+    from deepq.qtrace import QTrace, heldout_states
     from deepq.report import MetricsWriter, episode_rows
 
     out = Path(out)
@@ -204,8 +205,13 @@ def train(
         state = driver.initial_state()
         episodes = [0] * cfg.num_seeds
 
+    resume_step = state.iteration * cfg.num_envs if resume else None
     writer = MetricsWriter(out, cfg.seeds, window=cfg.total_steps // 100,
-                           resume_step=state.iteration * cfg.num_envs if resume else None)
+                           resume_step=resume_step)
+    states = heldout_states(out, cfg, driver.info)
+    qtrace = None if states is None else QTrace(out, driver.agent, states, resume_step)
+    if qtrace is not None and not resume:
+        _log_qtrace(qtrace, writer, cfg, state, 0)
     bar = _Progress(cfg.total_steps * cfg.num_seeds,
                     state.iteration * cfg.num_envs * cfg.num_seeds, progress)
     last_saved = state.iteration * cfg.num_envs
@@ -236,6 +242,8 @@ def train(
                 )
             steps = state.iteration * cfg.num_envs
             writer.write(rows, steps)
+            if qtrace is not None:
+                _log_qtrace(qtrace, writer, cfg, state, steps)
             recent = (recent + [r["return"] for r in rows])[-20 * cfg.num_seeds:]
             bar.update(steps * cfg.num_seeds, sum(episodes),
                        float(np.mean(recent)) if recent else None, steps_per_sec)
@@ -280,6 +288,12 @@ def train(
     summary["total_seconds"] = round(time.perf_counter() - started, 3)
     checkpoint.atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return run
+
+
+def _log_qtrace(qtrace: Any, writer: Any, cfg: Config, state: Any, steps: int) -> None:
+    values = qtrace.values(state.carry.learner.agent.params)
+    qtrace.log(cfg.seeds, values, steps)
+    writer.add_scalars("train/heldout_avg_max_q", values, steps)
 
 
 def _save(out: Path, cfg: Config, state: Any, episodes: list[int], kind: str) -> Path:

@@ -1,0 +1,137 @@
+"""Q-value traces (Mnih et al. 2013, section 5.1 and Figure 2).
+
+Before training, a random policy collects a fixed set of states (`heldout_states.npy` in the
+run dir, kept for resume). After every chunk the average over those states of max_a Q(s, a)
+is logged per seed to `qtrace.csv` and TensorBoard: a smoother view of learning than the
+episode returns, and an early sign of divergence or overestimation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepq.checkpoint import atomic_write_bytes
+from deepq.config import Config
+
+STATES_FILE = "heldout_states.npy"
+TRACE_FILE = "qtrace.csv"
+COLUMNS = ("seed", "env_step", "avg_max_q")
+_SEED_OFFSET = 2_000_003  # held-out episodes never share env seeds with training or eval
+
+
+def collect_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
+    """`n` observations [n, *obs_shape] visited by a uniformly random policy in the run's
+    own env (gymnax, Gymnasium, or the ALE with the run's preprocessing)."""
+    rng = np.random.default_rng(seed)
+    if info.backend == "gymnax":
+        return _gymnax_states(cfg, info, n, seed)
+    if info.atari:
+        from deepq.envs.atari import AtariEnvs
+
+        envs = AtariEnvs(cfg, 1, training=False)
+        try:
+            obs = envs.reset([seed])
+            states = []
+            for _ in range(n):
+                states.append(obs[0])
+                obs = envs.step(rng.integers(envs.num_actions, size=1)).obs
+        finally:
+            envs.close()
+        return np.stack(states).astype(info.obs_dtype)
+    from deepq.envs import make_gymnasium
+
+    env = make_gymnasium(cfg.env_id)
+    try:
+        obs, _ = env.reset(seed=seed)
+        states = []
+        for _ in range(n):
+            states.append(np.asarray(obs))
+            obs, _, terminated, truncated, _ = env.step(int(rng.integers(info.num_actions)))
+            if terminated or truncated:
+                obs, _ = env.reset()
+    finally:
+        env.close()
+    return np.stack(states).astype(info.obs_dtype)
+
+
+def _gymnax_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
+    import jax
+
+    from deepq.envs import make_gymnax
+
+    env, params = make_gymnax(info.env_id, cfg.full_action_set)
+    k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
+    obs, state = env.reset(k_reset, params)
+
+    def step(carry, key):
+        obs, state = carry
+        k_action, k_step = jax.random.split(key)
+        action = jax.random.randint(k_action, (), 0, info.num_actions)
+        next_obs, state, _, _, _, _ = env.step(k_step, state, action, params)  # auto-resets
+        return (next_obs, state), obs
+
+    _, states = jax.lax.scan(step, (obs, state), jax.random.split(k_run, n))
+    return np.asarray(states).astype(info.obs_dtype)
+
+
+def heldout_states(run_dir: Path, cfg: Config, info: Any) -> np.ndarray | None:
+    """The run's held-out states: read back when the run dir has them, else collected and
+    written (atomically). None when `qtrace_states` is 0."""
+    if cfg.qtrace_states == 0:
+        return None
+    path = Path(run_dir) / STATES_FILE
+    if path.exists():
+        states = np.load(path)
+        if states.shape[1:] == tuple(info.obs_shape):
+            return states
+    states = collect_states(cfg, info, cfg.qtrace_states, cfg.seed + _SEED_OFFSET)
+    buffer = io.BytesIO()
+    np.save(buffer, states)
+    atomic_write_bytes(path, buffer.getvalue())
+    return states
+
+
+class QTrace:
+    """Average max-Q of every seed on the held-out states, appended to qtrace.csv."""
+
+    def __init__(self, run_dir: Path, agent: Any, states: np.ndarray,
+                 resume_step: int | None = None):
+        import jax
+
+        from deepq.report import truncate_metrics
+
+        self.path = Path(run_dir) / TRACE_FILE
+        self.states = jax.numpy.asarray(states)
+        q = lambda params, s: agent.q_values(params, s).max(axis=-1).mean()
+        self._values = jax.jit(jax.vmap(q, in_axes=(0, None)))
+        if resume_step is None and self.path.exists():
+            self.path.unlink()
+        elif resume_step is not None:
+            truncate_metrics(self.path, resume_step)
+
+    def values(self, params: Any) -> np.ndarray:
+        """[S]: mean over the held-out states of max_a Q(s, a), per seed."""
+        return np.asarray(self._values(params, self.states))
+
+    def log(self, seeds: list[int], values: np.ndarray, step: int) -> None:
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            out = csv.writer(f)
+            if new:
+                out.writerow(COLUMNS)
+            for seed, value in zip(seeds, values):
+                out.writerow([seed, step, f"{float(value):.6g}"])
+
+
+def read_trace(run_dir: Path) -> dict[str, np.ndarray] | None:
+    path = Path(run_dir) / TRACE_FILE
+    if not path.exists():
+        return None
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
