@@ -1,4 +1,4 @@
-"""The `deepq` command line: train, eval, record, plot, presets, envs.
+"""The `deepq` command line: train, eval, record, plot, compare, presets, envs.
 
 Bad input exits 2 with one line on stderr; a diverged run exits 3.
 """
@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from deepq.config import PRESETS, Config, base_config, parse_overrides, parse_value
+from deepq.config import CHOICES, PRESETS, Config, base_config, parse_overrides, parse_value
 from deepq.errors import DivergedError, UserError
 
 EXIT_USAGE = 2
@@ -46,9 +46,12 @@ def _add_train(sub) -> None:
         epilog="presets:\n" + "\n".join(f"  {n}: {p.citation}" for n, p in PRESETS.items()),
     )
     p.add_argument("--env", default=None, help="env id, e.g. CartPole-v1 (default CartPole-v1)")
-    p.add_argument("--algo", default=None, choices=("dqn", "random"), help="algorithm")
-    p.add_argument("--preset", default=None, choices=tuple(PRESETS),
-                   help="named hyperparameters (default: the env's preset)")
+    p.add_argument("--algo", default=None, metavar="ALGO[,ALGO...]",
+                   help="algorithm: dqn or random; several, comma-separated, train a grid")
+    p.add_argument("--preset", default=None, metavar="NAME[,NAME...]",
+                   help="named hyperparameters (default: the env's preset); several, "
+                        "comma-separated, train a grid: one run dir each under --out, then "
+                        "deepq compare over them")
     p.add_argument("--seed", type=int, default=None, help="first seed (default 0)")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds trained side by side (default 1)")
@@ -103,6 +106,24 @@ def _add_plot(sub) -> None:
                    "else compare.png)")
 
 
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="compare runs: IQM and mean with 95%% bootstrap CIs, curves",
+        formatter_class=_Formatter,
+        description="Each run dir is one method with its seeds (a grid dir stands for all "
+                    "its members; runs with the same name on the same env pool their seeds). "
+                    "Writes compare.md, compare.json and compare.png: the IQM and mean of the "
+                    "final scores and the IQM learning curves, with 95% stratified-bootstrap "
+                    "CIs (Agarwal et al. 2021, rliable).")
+    p.add_argument("runs", nargs="+", help="run or grid directories")
+    p.add_argument("--out", default=None,
+                   help="output dir (default: the grid dir when given one, else compare/)")
+    p.add_argument("--labels", default=None, help="comma-separated names, one per run "
+                   "(default: the run dirs' names)")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--points", type=int, default=20, help="points along each curve")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from deepq import __version__
 
@@ -113,18 +134,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_record(sub)
     _add_plot(sub)
+    _add_compare(sub)
     sub.add_parser("presets", help="list presets with their citations")
     sub.add_parser("envs", help="list env ids with a JAX implementation")
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    cfg = base_config(args.env, args.preset)
+def _listed(text: str | None, allowed: tuple[str, ...], flag: str) -> list[str | None]:
+    """`a,b` -> ["a", "b"], each checked against `allowed`; None -> [None]."""
+    if text is None:
+        return [None]
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        if name not in allowed:
+            raise UserError(f"unknown {flag} {name!r}: choose from {', '.join(allowed)}")
+    if not names:
+        raise UserError(f"--{flag} is empty: name at least one")
+    return names
+
+
+def config_from_args(args: argparse.Namespace, preset: str | None = None,
+                     algo: str | None = None) -> Config:
+    """The config of `args`, with `preset` and `algo` (one member of a grid) in place of
+    the flags' values."""
+    cfg = base_config(args.env, preset)
     changes = parse_overrides(args.set)
     for key, value in vars(args).items():
         if key.startswith("hp_") and value is not None:
             changes[key[3:]] = parse_value(key[3:], value)
-    direct = {"env": args.env, "algo": args.algo, "seed": args.seed, "seeds": args.seeds,
+    direct = {"env": args.env, "algo": algo, "seed": args.seed, "seeds": args.seeds,
               "total_steps": args.total_steps, "backend": args.backend}
     for flag, value in direct.items():
         if value is not None:
@@ -145,8 +183,37 @@ def _hyperparameters_given(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from deepq import grid
     from deepq.run import read_config, train
 
+    presets = _listed(args.preset, tuple(PRESETS), "preset")
+    algos = _listed(args.algo, CHOICES["algo"], "algo")
+    if args.resume and grid.is_grid(args.resume):
+        fixed = _hyperparameters_given(args) + (["total_steps"] if args.total_steps else [])
+        if args.out and Path(args.out) != Path(args.resume):
+            raise UserError("--resume GRID continues GRID in place: drop --out")
+        if fixed:
+            raise UserError(f"--resume uses the grid's own configs; cannot change {fixed[0]}")
+        grid.run(args.resume, on_member=lambda r: _print_summary(r, not args.no_artifacts),
+                 progress=not args.quiet, artifacts=not args.no_artifacts)
+        _print_comparison(Path(args.resume))
+        return 0
+    if len(presets) * len(algos) > 1:
+        if args.resume:
+            raise UserError("--resume RUN continues RUN's own config: drop --preset/--algo")
+        members = []
+        for preset in presets:
+            for algo in algos:
+                cfg = config_from_args(args, preset, algo)
+                name = grid.member_name(preset or _default_preset_name(cfg.env_id), algo,
+                                        len(algos) > 1)
+                members.append((name, preset or _default_preset_name(cfg.env_id), cfg))
+        out = Path(args.out or f"runs/{members[0][2].env_id.replace('/', '_')}-grid")
+        grid.start(members, out, args.force,
+                   on_member=lambda r: _print_summary(r, not args.no_artifacts),
+                   progress=not args.quiet, artifacts=not args.no_artifacts)
+        _print_comparison(out)
+        return 0
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
             raise UserError("--resume RUN continues RUN in place: drop --out")
@@ -158,9 +225,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = train(out=args.resume, resume=True, progress=not args.quiet,
                     total_steps=args.total_steps, artifacts=not args.no_artifacts)
     else:
-        cfg = config_from_args(args)
+        cfg = config_from_args(args, presets[0], algos[0])
         out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"
-        preset = args.preset or _default_preset_name(cfg.env_id)
+        preset = presets[0] or _default_preset_name(cfg.env_id)
         _print_start_notes(cfg)
         run = train(cfg, out, force=args.force, progress=not args.quiet, preset=preset,
                     artifacts=not args.no_artifacts)
@@ -200,6 +267,34 @@ def _print_summary(run, artifacts: bool) -> None:
     for name in (CURVES_FILE, GIF_FILE, EVAL_FILE, "metrics.csv", "qtrace.csv", "tb"):
         if (run.path / name).exists():
             print(f"  {run.path / name}")
+
+
+def _print_comparison(out: Path) -> None:
+    from deepq.compare import PLOT_FILE, TABLE_FILE
+
+    print((out / TABLE_FILE).read_text(), end="")
+    for name in (TABLE_FILE, "compare.json", PLOT_FILE):
+        print(f"  {out / name}")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from deepq import grid
+    from deepq.compare import compare
+
+    runs: list[Path] = []
+    for path in map(Path, args.runs):
+        if grid.is_grid(path):
+            members = json.loads((path / grid.GRID_FILE).read_text())["members"]
+            runs += [path / m["name"] for m in members]
+        else:
+            runs.append(path)
+    default = Path(args.runs[0]) if len(args.runs) == 1 and grid.is_grid(args.runs[0]) \
+        else Path("compare")
+    out = Path(args.out) if args.out else default
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    compare(runs, out, labels=labels, reps=args.reps, points=args.points)
+    _print_comparison(out)
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -256,7 +351,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
-            "presets": cmd_presets, "envs": cmd_envs}
+            "compare": cmd_compare, "presets": cmd_presets, "envs": cmd_envs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -415,6 +415,12 @@ PRESETS: dict[str, Preset] = {
                 chunk_steps=10_000, checkpoint_every=500_000,
             ),
         ),
+        Preset(
+            "dqn",
+            "DQN (Mnih et al. 2015) as the env's default preset trains it, unchanged: the "
+            "baseline's name in a grid such as --preset dqn,double,rainbow.",
+            "CartPole-v1", {}, on_default=True,
+        ),
         # One of Rainbow's parts on top of the env's default preset (Hessel et al. 2017,
         # arXiv 1710.02298, Table 1 gives the values Rainbow uses for each).
         Preset(

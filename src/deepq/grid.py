@@ -1,0 +1,89 @@
+"""Grids: several presets or algorithms x N seeds in one command, one run dir each.
+
+    deepq train --env CartPole-v1 --preset dqn,double,rainbow --seeds 10 --out runs/ablation
+
+trains runs/ablation/dqn, runs/ablation/double and runs/ablation/rainbow one after the
+other, each with its seeds vmapped in one program (different presets build different
+networks and replays, so they cannot share one), then writes runs/ablation/compare.{md,json,
+png} (see compare.py). `deepq train --resume runs/ablation` finishes what did not finish.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from deepq import checkpoint
+from deepq.config import Config
+from deepq.errors import UserError
+
+GRID_FILE = "grid.json"
+
+
+def is_grid(path: str | Path) -> bool:
+    return (Path(path) / GRID_FILE).exists()
+
+
+def member_name(preset: str | None, algo: str | None, several_algos: bool) -> str:
+    name = preset or "default"
+    return f"{name}-{algo}" if several_algos and algo else name
+
+
+def start(members: list[tuple[str, str | None, Config]], out: str | Path, force: bool,
+          on_member: Callable | None = None, **train_kwargs) -> list:
+    """A new grid in `out`: (name, preset, config) per member. Every member's config and env
+    are checked before anything is written."""
+    from deepq.run import make_driver
+
+    out = Path(out)
+    names = [name for name, _, _ in members]
+    if len(set(names)) != len(names):
+        raise UserError(f"the grid names a member twice ({', '.join(names)}): list each preset "
+                        "or algorithm once")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a directory: pick another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not is_grid(out):
+            raise UserError(f"grid dir {out} already exists and holds no {GRID_FILE}: pick "
+                            "another --out")
+        if not force:
+            raise UserError(f"grid dir {out} already exists: pass --resume {out} to finish it, "
+                            "or --force to start it over")
+    for _, _, cfg in members:
+        make_driver(cfg)  # an env or option the driver refuses fails before any training
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"members": [{"name": n, "preset": p, "config": c.to_dict()} for n, p, c in members]}
+    checkpoint.atomic_write_text(out / GRID_FILE, json.dumps(doc, indent=2) + "\n")
+    return run(out, fresh=force, on_member=on_member, **train_kwargs)
+
+
+def run(out: str | Path, fresh: bool = False, on_member: Callable | None = None,
+        **train_kwargs) -> list:
+    """Train every member of the grid in `out` that has not finished (a member with
+    checkpoints resumes from its last one), then compare them all. `fresh`: retrain
+    every member from scratch."""
+    from deepq.compare import compare
+    from deepq.run import SUMMARY_FILE, train
+
+    out = Path(out)
+    try:
+        members = json.loads((out / GRID_FILE).read_text())["members"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{out / GRID_FILE} is missing or corrupt: start the grid again "
+                        "with --force") from None
+    runs = []
+    for m in members:
+        member_dir = out / m["name"]
+        if not fresh and (member_dir / SUMMARY_FILE).exists():
+            continue
+        if not fresh and checkpoint.list_checkpoints(member_dir):
+            run_ = train(out=member_dir, resume=True, **train_kwargs)
+        else:
+            run_ = train(Config.from_dict(m["config"]), member_dir, force=True,
+                         preset=m["preset"], **train_kwargs)
+        runs.append(run_)
+        if on_member is not None:
+            on_member(run_)
+    compare([out / m["name"] for m in members], out)
+    return runs
