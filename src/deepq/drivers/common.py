@@ -175,12 +175,14 @@ def mark_new(cfg: Config, tree: prioritized.SumTree, before: replay.ReplayState,
     cap = replay.capacity(after)
     E = cfg.num_envs
     written = (before.index + jnp.arange(E)) % cap
-    tree = prioritized.set_priorities(tree, written, jnp.zeros(E, jnp.float32))
+    if cfg.n_step == 1:
+        return prioritized.set_priorities(tree, written, jnp.full(E, tree.max_priority))
     window = (cfg.n_step - 1) * E
-    ready = (written - window) % cap
+    ready = (written - window) % cap  # distinct from `written`: the window is below capacity
     filled = after.size > window
-    return prioritized.set_priorities(tree, ready,
-                                      jnp.where(filled, tree.max_priority, 0.0) * jnp.ones(E))
+    values = jnp.concatenate([jnp.zeros(E, jnp.float32),
+                              jnp.where(filled, tree.max_priority, 0.0) * jnp.ones(E)])
+    return prioritized.set_priorities(tree, jnp.concatenate([written, ready]), values)
 
 
 def explore_rate(cfg: Config, it: jnp.ndarray, updates: jnp.ndarray) -> jnp.ndarray:
