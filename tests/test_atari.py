@@ -195,3 +195,22 @@ def test_pong_trains_evaluates_and_records_end_to_end(tmp_path):
     # The replay holds one 84x84 frame per step, not stacks.
     assert learner["replay"]["frames"].shape == (1, 1_000, 1, 84, 84)
     assert int(learner["replay"]["rows"][0]) == 400
+
+
+def test_pong_rainbow_with_n_step_and_prioritized_pixel_replay(tmp_path):
+    """Every Rainbow part on ALE pixels: the run trains, and the updates moved the
+    priorities of the slots they learned from away from the initial maximum."""
+    import deepq
+    from deepq import checkpoint
+
+    cfg = base_config("ALE/Pong-v5", "rainbow").replace(
+        total_steps=300, buffer_size=1_000, learning_starts=200, train_freq=4,
+        eval_episodes=1, eval_max_frames=400, gif=False, qtrace_states=8, chunk_steps=300)
+    assert cfg.n_step == 3 and cfg.prioritized and cfg.noisy and cfg.distributional
+    run = deepq.train(cfg, tmp_path / "rainbow", progress=False, artifacts=False)
+    learner = checkpoint.read_raw(checkpoint.latest(run.path))["state"]["carry"]["learner"]
+    assert int(learner["agent"]["updates"][0]) == len(range(200, 301, 4))
+    leaves = np.asarray(learner["priorities"]["nodes"][0])[1024:1024 + 1_000]
+    ready = leaves[leaves > 0]
+    assert len(ready) > 250  # the 300 steps but the newest 3 and the game-over rows
+    assert len(np.unique(ready)) > 10  # refreshed from the updates' TD errors

@@ -38,7 +38,6 @@ def assert_clean_error(proc, *needles):
     (["--env", "ALE/Pong-v5", "--preset", "dqn2013", "--set", "frame_crop_top=40"],
      ["frame_crop_top=40", "at most 26"]),
     (["--env", "ALE/Pong-v5", "--set", "frame_resize=84"], ["frame_resize=84", "height x"]),
-    (["--env", "ALE/Pong-v5", "--preset", "nstep"], ["n_step=3", "n_step=1"]),
     (["--set", "n_step=0"], ["n_step must be a positive"]),
     (["--set", "network=per_action", "--set", "dueling=true"], ["network=per_action"]),
     (["--set", "distributional=true", "--set", "v_min=5", "--set", "v_max=5"],

@@ -103,10 +103,10 @@ def test_bad_grid_and_compare_input(tmp_path):
     proc = run_deepq("train", "--preset", "dqn,no-such", "--out", str(grid), *TINY)
     assert_clean_error(proc, "unknown preset 'no-such'")
     assert not grid.exists()
-    # The ALE pixel replay refuses n-step: the whole grid fails before training anything.
-    proc = run_deepq("train", "--env", "ALE/Pong-v5", "--preset", "nature,nstep",
-                     "--out", str(grid), "--quiet")
-    assert_clean_error(proc, "n_step=3")
+    # An env the driver refuses fails the whole grid before anything is written.
+    proc = run_deepq("train", "--env", "LunarLander-v3", "--backend", "gymnax", "--preset",
+                     "dqn,double", "--out", str(grid), "--quiet")
+    assert_clean_error(proc, "LunarLander-v3")
     assert not grid.exists()
     assert_clean_error(run_deepq("compare", str(tmp_path)), "not a deepq run dir")
     assert_clean_error(run_deepq("compare", str(tmp_path / "none")), "does not exist")

@@ -123,3 +123,69 @@ def test_one_million_transitions_fit_in_8_gb():
     shapes = jax.eval_shape(lambda: frame_replay.init(1_000_000, 4, (84, 84), 4))
     allocated = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
     assert allocated == frame_replay.memory_bytes(1_000_000, 4, (84, 84)) + 8
+
+
+def _reference_n_step(records, obs, ignored, s, e, n, gamma):
+    """From the env's own outputs: return, bootstrap observation and discount of the n-step
+    transition that starts at step s of env e (cut after a terminal or a game's last step)."""
+    ret, m = 0.0, 0
+    for k in range(n):
+        rec = records[s + k]
+        ret += gamma**k * float(rec.reward[e])
+        m = k + 1
+        if rec.terminated[e] or ignored[s + k + 1, e]:
+            break
+    discount = gamma**m * (1.0 - float(records[s + m - 1].terminated[e]))
+    return ret, obs[s + m, e], discount
+
+
+@pytest.mark.parametrize("capacity,n", [(2 * 1000, 3), (2 * 150, 4)])
+def test_n_step_transitions_match_the_env(capacity, n):
+    E, steps, gamma = 2, 900, 0.9
+    records, obs, ignored = play(E, steps, seed=1)
+    state = fill(records, capacity, E)
+    rows, envs = jax.jit(lambda key: frame_replay.sample_rows(state, key, 512, n))(
+        jax.random.PRNGKey(0))
+    batch = jax.jit(lambda r, e: frame_replay.n_step_batch(state, r, e, n, gamma))(rows, envs)
+    T = capacity // E
+    steps_of = {s % T: s for s in range(steps - T, steps)}
+    cut = 0
+    for b, (r, e) in enumerate(zip(np.asarray(rows), np.asarray(envs))):
+        s = steps_of[int(r)]
+        assert s + n <= steps, "sampled a transition whose n steps are not all in"
+        ret, next_obs, discount = _reference_n_step(records, obs, ignored, s, e, n, gamma)
+        assert float(batch.reward[b]) == pytest.approx(ret, abs=1e-5)
+        assert float(batch.discount[b]) == pytest.approx(discount, abs=1e-6)
+        np.testing.assert_array_equal(np.asarray(batch.next_obs[b]), next_obs)
+        np.testing.assert_array_equal(np.asarray(batch.obs[b]), obs[s, e])
+        cut += discount < gamma**n - 1e-6
+    assert cut > 0, "no window crossed a life loss or game over: the test proves little"
+
+
+@pytest.mark.parametrize("capacity,n", [(2 * 1000, 1), (2 * 150, 3)])
+def test_prioritized_slots_are_exactly_the_sampleable_valid_ones(capacity, n):
+    """New rows get the largest priority once their n steps are in and only if their next
+    row continues the episode; the ring's newest rows and its oldest stack-1 rows get 0."""
+    from deepq import prioritized
+
+    E, steps = 2, 600
+    records, _, _ = play(E, steps, seed=2)
+    state = frame_replay.init(capacity, E, (84, 84), 4)
+    tree = prioritized.init(capacity)
+
+    @jax.jit
+    def add(state, tree, rec):
+        after = frame_replay.add(state, rec)
+        return after, frame_replay.mark_new(tree, state, after, n)
+
+    for rec in records:
+        state, tree = add(state, tree, jax.tree.map(jnp.asarray, rec))
+    T = capacity // E
+    start, count = (int(x) for x in frame_replay.sampleable(state, n))
+    sampleable = np.zeros((T, E), bool)
+    sampleable[(start + np.arange(count)) % T] = True
+    expected = np.where(sampleable & np.asarray(state.valid), 1.0, 0.0)
+    size = tree.nodes.shape[0] // 2
+    leaves = np.asarray(tree.nodes[size:size + T * E]).reshape(T, E)
+    np.testing.assert_array_equal(leaves, expected)
+    assert float(tree.nodes[1]) == expected.sum()

@@ -27,7 +27,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from deepq.replay import Transition
+from deepq import prioritized
+from deepq.prioritized import SumTree
+from deepq.replay import Batch, Transition, one_step
 
 CANDIDATES_PER_SAMPLE = 4  # rows drawn per sampled transition; the first valid ones are kept
 
@@ -101,28 +103,82 @@ def add(state: FrameReplayState, step: FrameStep) -> FrameReplayState:
     )
 
 
-def sampleable(state: FrameReplayState) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """(start, count): rows start, start+1, ... (mod T) may be sampled. The newest row is
-    excluded (its next frame is not in yet), and once the ring is full so are the oldest
-    stack-1 rows (the frames before them are overwritten)."""
+def sampleable(state: FrameReplayState, n: int = 1) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(start, count): rows start, start+1, ... (mod T) may be sampled. The newest n rows
+    are excluded (the frames after their n steps are not in yet), and once the ring is full
+    so are the oldest stack-1 rows (the frames before them are overwritten)."""
     T = state.frames.shape[0]
     full = state.rows >= T
     start = jnp.where(full, state.index + state.stack - 1, 0) % T
-    count = jnp.where(full, T - state.stack, state.rows - 1)
+    count = jnp.where(full, T - state.stack, state.rows - 1) - (n - 1)
     return start, jnp.maximum(count, 1)
+
+
+def sample_rows(state: FrameReplayState, key: jax.Array, batch_size: int,
+                n: int = 1) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(rows, envs) [B]: uniform (with replacement) over the valid sampleable transitions."""
+    T, E = state.frames.shape[:2]
+    candidates = CANDIDATES_PER_SAMPLE * batch_size
+    k_row, k_env = jax.random.split(key)
+    start, count = sampleable(state, n)
+    rows = (start + jax.random.randint(k_row, (candidates,), 0, count)) % T
+    envs = jax.random.randint(k_env, (candidates,), 0, E)
+    # Uniform over valid rows: keep the first batch_size valid candidates (stable order).
+    order = jnp.argsort(~state.valid[rows, envs], stable=True)[:batch_size]
+    return rows[order], envs[order]
 
 
 def sample(state: FrameReplayState, key: jax.Array, batch_size: int) -> Transition:
     """Uniform sample (with replacement) over valid transitions, stacks rebuilt [B,H,W,k]."""
-    T, E = state.frames.shape[:2]
-    n = CANDIDATES_PER_SAMPLE * batch_size
-    k_row, k_env = jax.random.split(key)
-    start, count = sampleable(state)
-    rows = (start + jax.random.randint(k_row, (n,), 0, count)) % T
-    envs = jax.random.randint(k_env, (n,), 0, E)
-    # Uniform over valid rows: keep the first batch_size valid candidates (stable order).
-    order = jnp.argsort(~state.valid[rows, envs], stable=True)[:batch_size]
-    return gather(state, rows[order], envs[order])
+    return gather(state, *sample_rows(state, key, batch_size))
+
+
+def n_step_batch(state: FrameReplayState, rows: jnp.ndarray, envs: jnp.ndarray, n: int,
+                 gamma: float) -> Batch:
+    """The n-step transitions (Hessel et al. 2017, eq. 2) that start at (rows, envs):
+
+        R = sum_{k<m} gamma^k r_{t+k},   bootstrap from the observation after row t+m-1
+        with gamma^m (0 if that row is terminal for training),
+
+    where m <= n stops after the first row that is terminal or whose next row does not
+    continue the episode (a game over: the next row holds the final observation and the
+    one after it a reset). n = 1 is DQN's one-step transition."""
+    start = gather(state, rows, envs)
+    if n == 1:
+        return one_step(start, gamma)
+    T = state.frames.shape[0]
+    window = (rows[:, None] + jnp.arange(n)[None, :]) % T  # [B, n]
+    ends = (state.terminated[window, envs[:, None]] > 0) | \
+        ~state.valid[(window + 1) % T, envs[:, None]]
+    # alive[:, k]: no row before k in the window ended the episode
+    alive = jnp.cumprod(jnp.concatenate([jnp.ones_like(ends[:, :1]), ~ends[:, :-1]], axis=1)
+                        .astype(jnp.float32), axis=1)
+    reward = state.reward[window, envs[:, None]]
+    ret = jnp.sum(alive * gamma ** jnp.arange(n, dtype=jnp.float32) * reward, axis=1)
+    m = jnp.sum(alive, axis=1).astype(jnp.int32)  # steps taken, 1..n
+    end = (rows + m - 1) % T
+    stop = gather(state, end, envs)
+    discount = gamma ** m.astype(jnp.float32) * (1.0 - stop.terminated)
+    return Batch(start.obs, start.action, ret, stop.next_obs, discount)
+
+
+def mark_new(tree: SumTree, before: FrameReplayState, after: FrameReplayState,
+             n: int) -> SumTree:
+    """Prioritized replay over the frame ring (slot = row * E + env), after an add at row i:
+    rows i .. i+stack-1 are not sampleable (row i has no next frame yet; the others lost the
+    frames their stacks start with), and row i-n, whose n steps just completed, gets the
+    largest priority so far if it is valid (Schaul et al. 2016, Algorithm 1, line 6)."""
+    T, E = after.frames.shape[:2]
+    i = before.index
+    envs = jnp.arange(E)
+    cleared = ((i + jnp.arange(after.stack))[:, None] % T) * E + envs[None, :]
+    ready_row = (i - n) % T
+    ready = ready_row * E + envs
+    filled = after.rows > n
+    values = jnp.where(filled & after.valid[ready_row], tree.max_priority, 0.0)
+    slots = jnp.concatenate([cleared.reshape(-1), ready])
+    return prioritized.set_priorities(
+        tree, slots, jnp.concatenate([jnp.zeros(cleared.size, jnp.float32), values]))
 
 
 def gather(state: FrameReplayState, rows: jnp.ndarray, envs: jnp.ndarray) -> Transition:

@@ -9,6 +9,7 @@ Only who steps the env differs: JAX inside the compiled loop, or Python on the h
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -129,7 +130,9 @@ def init_learner(cfg: Config, agent: Agent, key: jax.Array, obs_example: jnp.nda
             capacity = max(capacity // cfg.num_envs, 1) * cfg.num_envs
         buffer = replay.init(capacity, example)
     nan = jnp.full((), jnp.nan, jnp.float32)
-    tree = prioritized.init(replay.capacity(buffer)) if cfg.prioritized else None
+    slots = buffer.frames.shape[0] * buffer.frames.shape[1] if pixel_replay \
+        else replay.capacity(buffer)
+    tree = prioritized.init(slots) if cfg.prioritized else None
     return LearnerState(agent.init(k_agent, obs_example), buffer, key, nan, nan, tree)
 
 
@@ -144,7 +147,7 @@ def sample_replay(cfg: Config, learner: LearnerState,
     """A training batch, and with prioritized replay the slots it came from."""
     buffer = learner.replay
     if isinstance(buffer, frame_replay.FrameReplayState):
-        return replay.one_step(frame_replay.sample(buffer, key, cfg.batch_size), cfg.gamma), None
+        return _sample_frames(cfg, learner, key)
     if not cfg.prioritized:
         if cfg.n_step > 1:
             return replay.sample_n_step(buffer, key, cfg.batch_size, cfg.n_step, cfg.gamma,
@@ -160,6 +163,21 @@ def sample_replay(cfg: Config, learner: LearnerState,
     return batch._replace(weight=weight), slots
 
 
+def _sample_frames(cfg: Config, learner: LearnerState,
+                   key: jax.Array) -> tuple[replay.Batch, jnp.ndarray | None]:
+    """`sample_replay` from the pixel replay: slot = row * num_envs + env."""
+    buffer = learner.replay
+    if not cfg.prioritized:
+        rows, envs = frame_replay.sample_rows(buffer, key, cfg.batch_size, cfg.n_step)
+        return frame_replay.n_step_batch(buffer, rows, envs, cfg.n_step, cfg.gamma), None
+    E = buffer.frames.shape[1]
+    _, count = frame_replay.sampleable(buffer, cfg.n_step)
+    slots, weight = prioritized.sample(learner.priorities, key, cfg.batch_size, count * E,
+                                       priority_beta(cfg, learner.agent.updates))
+    batch = frame_replay.n_step_batch(buffer, slots // E, slots % E, cfg.n_step, cfg.gamma)
+    return batch._replace(weight=weight), slots
+
+
 def priority_beta(cfg: Config, updates: jnp.ndarray) -> jnp.ndarray:
     """beta, linearly from `priority_beta` to 1 over the run's updates (Schaul et al. 2016,
     section 3.4)."""
@@ -168,16 +186,16 @@ def priority_beta(cfg: Config, updates: jnp.ndarray) -> jnp.ndarray:
 
 
 def mark_new(cfg: Config, tree: prioritized.SumTree, before: replay.ReplayState,
-             after: replay.ReplayState) -> prioritized.SumTree:
+             after: replay.ReplayState, n: int) -> prioritized.SumTree:
     """Priorities after an add: the slots just written are not sampleable yet (0), and the
     slots whose n steps just completed get the largest priority so far (Schaul et al. 2016,
     Algorithm 1, line 6). With n = 1 those are the same slots."""
     cap = replay.capacity(after)
     E = cfg.num_envs
     written = (before.index + jnp.arange(E)) % cap
-    if cfg.n_step == 1:
+    if n == 1:
         return prioritized.set_priorities(tree, written, jnp.full(E, tree.max_priority))
-    window = (cfg.n_step - 1) * E
+    window = (n - 1) * E
     ready = (written - window) % cap  # distinct from `written`: the window is below capacity
     filled = after.size > window
     values = jnp.concatenate([jnp.zeros(E, jnp.float32),
@@ -248,8 +266,10 @@ def observe(cfg: Config, learner: LearnerState, transitions: Any) -> LearnerStat
         transitions = transitions._replace(reward=jnp.clip(transitions.reward, -1.0, 1.0))
     buffer = add_to_replay(learner.replay, transitions)
     if learner.priorities is not None:
-        learner = learner._replace(priorities=mark_new(cfg, learner.priorities,
-                                                       learner.replay, buffer))
+        mark = frame_replay.mark_new if isinstance(buffer, frame_replay.FrameReplayState) \
+            else partial(mark_new, cfg)
+        learner = learner._replace(priorities=mark(learner.priorities, learner.replay, buffer,
+                                                   cfg.n_step))
     return learner._replace(replay=buffer)
 
 

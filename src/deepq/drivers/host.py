@@ -36,7 +36,6 @@ from deepq.drivers.common import (
     trains_at,
 )
 from deepq.envs import EnvInfo
-from deepq.errors import UserError
 from deepq.frame_replay import FrameStep
 from deepq.replay import Transition
 
@@ -126,12 +125,6 @@ class HostDriver:
     kind = "host"
 
     def __init__(self, cfg: Config, info: EnvInfo):
-        if info.atari and cfg.n_step > 1:
-            raise UserError(f"n_step={cfg.n_step}: the ALE pixel replay samples one-step "
-                            "transitions only so far; use n_step=1 for ALE ids")
-        if info.atari and cfg.prioritized:
-            raise UserError("prioritized=true: the ALE pixel replay samples uniformly only so "
-                            "far; use prioritized=false for ALE ids")
         self.cfg = cfg
         self.info = info
         self.agent = make_agent(cfg, info.num_actions)
