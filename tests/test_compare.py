@@ -110,3 +110,13 @@ def test_bad_grid_and_compare_input(tmp_path):
     assert not grid.exists()
     assert_clean_error(run_deepq("compare", str(tmp_path)), "not a deepq run dir")
     assert_clean_error(run_deepq("compare", str(tmp_path / "none")), "does not exist")
+
+
+def test_curve_iqm_is_rliables_iqm_at_every_point():
+    from rliable import metrics
+
+    from deepq.compare import curve_estimates
+
+    x = np.random.default_rng(0).normal(size=(9, 2, 5))
+    point, _ = curve_estimates({"m": x}, reps=100)
+    np.testing.assert_allclose(point["m"], [metrics.aggregate_iqm(x[..., p]) for p in range(5)])

@@ -113,10 +113,12 @@ def interval_estimates(score_dict: dict[str, np.ndarray], reps: int, seed: int =
 
 def curve_estimates(curve_dict: dict[str, np.ndarray], reps: int, seed: int = 0):
     """IQM at each curve point of [runs, tasks, points] scores, with 95% CIs."""
-    from rliable import metrics
+    import scipy.stats
 
-    iqm_along = lambda x: np.array([metrics.aggregate_iqm(x[..., p])
-                                    for p in range(x.shape[-1])])
+    # rliable's aggregate_iqm (a 25% trimmed mean over runs and tasks) at every point in
+    # one call: 20x fewer calls per bootstrap resample than a loop over the points.
+    iqm_along = lambda x: scipy.stats.trim_mean(x.reshape(-1, x.shape[-1]),
+                                                proportiontocut=0.25, axis=0)
     return _bootstrap(curve_dict, iqm_along, reps, seed)
 
 
