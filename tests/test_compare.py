@@ -109,6 +109,10 @@ def test_bad_grid_and_compare_input(tmp_path):
     assert_clean_error(proc, "LunarLander-v3")
     assert not grid.exists()
     assert_clean_error(run_deepq("compare", str(tmp_path)), "not a deepq run dir")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "grid.json").write_text("{")
+    assert_clean_error(run_deepq("compare", str(broken)), "grid.json is missing or corrupt")
     assert_clean_error(run_deepq("compare", str(tmp_path / "none")), "does not exist")
 
 

@@ -19,6 +19,10 @@ from flax import serialization
 from deepq.errors import UserError
 
 CHECKPOINT_DIR = "checkpoints"
+# Read once at import: os.umask can only be read by setting it, which would race with
+# threads creating files (XLA's compilation cache writes from its compile thread).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _NAME = re.compile(r"^step_(\d+)\.msgpack$")
 
 
@@ -26,9 +30,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide run files from others
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide run files from others
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

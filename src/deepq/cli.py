@@ -188,14 +188,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     presets = _listed(args.preset, tuple(PRESETS), "preset")
     algos = _listed(args.algo, CHOICES["algo"], "algo")
+    grid_kwargs = dict(on_member=lambda r: _print_summary(r, not args.no_artifacts),
+                       progress=not args.quiet, artifacts=not args.no_artifacts)
     if args.resume and grid.is_grid(args.resume):
         fixed = _hyperparameters_given(args) + (["total_steps"] if args.total_steps else [])
         if args.out and Path(args.out) != Path(args.resume):
             raise UserError("--resume GRID continues GRID in place: drop --out")
         if fixed:
             raise UserError(f"--resume uses the grid's own configs; cannot change {fixed[0]}")
-        grid.run(args.resume, on_member=lambda r: _print_summary(r, not args.no_artifacts),
-                 progress=not args.quiet, artifacts=not args.no_artifacts)
+        grid.run(args.resume, **grid_kwargs)
         _print_comparison(Path(args.resume))
         return 0
     if len(presets) * len(algos) > 1:
@@ -205,13 +206,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         for preset in presets:
             for algo in algos:
                 cfg = config_from_args(args, preset, algo)
-                name = grid.member_name(preset or _default_preset_name(cfg.env_id), algo,
-                                        len(algos) > 1)
-                members.append((name, preset or _default_preset_name(cfg.env_id), cfg))
+                name = preset or _default_preset_name(cfg.env_id)
+                members.append((grid.member_name(name, algo, len(algos) > 1), name, cfg))
         out = Path(args.out or f"runs/{members[0][2].env_id.replace('/', '_')}-grid")
-        grid.start(members, out, args.force,
-                   on_member=lambda r: _print_summary(r, not args.no_artifacts),
-                   progress=not args.quiet, artifacts=not args.no_artifacts)
+        grid.start(members, out, args.force, **grid_kwargs)
         _print_comparison(out)
         return 0
     if args.resume:
@@ -284,8 +282,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs: list[Path] = []
     for path in map(Path, args.runs):
         if grid.is_grid(path):
-            members = json.loads((path / grid.GRID_FILE).read_text())["members"]
-            runs += [path / m["name"] for m in members]
+            runs += [path / m["name"] for m in grid.read_members(path)]
         else:
             runs.append(path)
     default = Path(args.runs[0]) if len(args.runs) == 1 and grid.is_grid(args.runs[0]) \

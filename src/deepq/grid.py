@@ -25,6 +25,15 @@ def is_grid(path: str | Path) -> bool:
     return (Path(path) / GRID_FILE).exists()
 
 
+def read_members(out: Path) -> list[dict]:
+    """grid.json's members: {"name", "preset", "config"} each."""
+    try:
+        return json.loads((Path(out) / GRID_FILE).read_text())["members"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{Path(out) / GRID_FILE} is missing or corrupt: start the grid "
+                        "again with --force") from None
+
+
 def member_name(preset: str | None, algo: str | None, several_algos: bool) -> str:
     name = preset or "default"
     return f"{name}-{algo}" if several_algos and algo else name
@@ -67,11 +76,7 @@ def run(out: str | Path, fresh: bool = False, on_member: Callable | None = None,
     from deepq.run import SUMMARY_FILE, train
 
     out = Path(out)
-    try:
-        members = json.loads((out / GRID_FILE).read_text())["members"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        raise UserError(f"{out / GRID_FILE} is missing or corrupt: start the grid again "
-                        "with --force") from None
+    members = read_members(out)
     runs = []
     for m in members:
         member_dir = out / m["name"]

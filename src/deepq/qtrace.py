@@ -27,9 +27,9 @@ _SEED_OFFSET = 2_000_003  # held-out episodes never share env seeds with trainin
 def collect_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
     """`n` observations [n, *obs_shape] visited by a uniformly random policy in the run's
     own env (gymnax, Gymnasium, or the ALE with the run's preprocessing)."""
-    rng = np.random.default_rng(seed)
     if info.backend == "gymnax":
         return _gymnax_states(cfg, info, n, seed)
+    rng = np.random.default_rng(seed)
     if info.atari:
         from deepq.envs.atari import AtariEnvs
 
@@ -109,9 +109,7 @@ class QTrace:
         self.states = jax.numpy.asarray(states)
         q = lambda params, s: agent.q_values(params, s).max(axis=-1).mean()
         self._values = jax.jit(jax.vmap(q, in_axes=(0, None)))
-        if resume_step is None and self.path.exists():
-            self.path.unlink()
-        elif resume_step is not None:
+        if resume_step is not None:  # a new run's dir holds no trace (prepare_new_run)
             truncate_metrics(self.path, resume_step)
 
     def values(self, params: Any) -> np.ndarray:
@@ -129,9 +127,7 @@ class QTrace:
 
 
 def read_trace(run_dir: Path) -> dict[str, np.ndarray] | None:
+    from deepq.report import read_columns
+
     path = Path(run_dir) / TRACE_FILE
-    if not path.exists():
-        return None
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
+    return read_columns(path, COLUMNS) if path.exists() else None

@@ -127,9 +127,14 @@ def read_metrics(run_dir: Path) -> dict[str, np.ndarray]:
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         raise UserError(f"{path} does not exist: is {run_dir} a deepq run directory?")
+    return read_columns(path, COLUMNS)
+
+
+def read_columns(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A CSV file's `columns` as float arrays."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
+    return {c: np.array([float(r[c]) for r in rows]) for c in columns}
 
 
 def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:

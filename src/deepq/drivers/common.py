@@ -9,7 +9,6 @@ Only who steps the env differs: JAX inside the compiled loop, or Python on the h
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -186,12 +185,12 @@ def priority_beta(cfg: Config, updates: jnp.ndarray) -> jnp.ndarray:
 
 
 def mark_new(cfg: Config, tree: prioritized.SumTree, before: replay.ReplayState,
-             after: replay.ReplayState, n: int) -> prioritized.SumTree:
+             after: replay.ReplayState) -> prioritized.SumTree:
     """Priorities after an add: the slots just written are not sampleable yet (0), and the
     slots whose n steps just completed get the largest priority so far (Schaul et al. 2016,
     Algorithm 1, line 6). With n = 1 those are the same slots."""
     cap = replay.capacity(after)
-    E = cfg.num_envs
+    E, n = cfg.num_envs, cfg.n_step
     written = (before.index + jnp.arange(E)) % cap
     if n == 1:
         return prioritized.set_priorities(tree, written, jnp.full(E, tree.max_priority))
@@ -266,10 +265,11 @@ def observe(cfg: Config, learner: LearnerState, transitions: Any) -> LearnerStat
         transitions = transitions._replace(reward=jnp.clip(transitions.reward, -1.0, 1.0))
     buffer = add_to_replay(learner.replay, transitions)
     if learner.priorities is not None:
-        mark = frame_replay.mark_new if isinstance(buffer, frame_replay.FrameReplayState) \
-            else partial(mark_new, cfg)
-        learner = learner._replace(priorities=mark(learner.priorities, learner.replay, buffer,
-                                                   cfg.n_step))
+        if isinstance(buffer, frame_replay.FrameReplayState):
+            tree = frame_replay.mark_new(learner.priorities, learner.replay, buffer, cfg.n_step)
+        else:
+            tree = mark_new(cfg, learner.priorities, learner.replay, buffer)
+        learner = learner._replace(priorities=tree)
     return learner._replace(replay=buffer)
 
 
