@@ -47,7 +47,8 @@ def _add_train(sub) -> None:
     )
     p.add_argument("--env", default=None, help="env id, e.g. CartPole-v1 (default CartPole-v1)")
     p.add_argument("--algo", default=None, metavar="ALGO[,ALGO...]",
-                   help="algorithm: dqn or random; several, comma-separated, train a grid")
+                   help="algorithm: dqn, reinforce or random; several, comma-separated, "
+                        "train a grid")
     p.add_argument("--preset", default=None, metavar="NAME[,NAME...]",
                    help="named hyperparameters (default: the env's preset); several, "
                         "comma-separated, train a grid: one run dir each under --out, then "
@@ -157,7 +158,7 @@ def config_from_args(args: argparse.Namespace, preset: str | None = None,
                      algo: str | None = None) -> Config:
     """The config of `args`, with `preset` and `algo` (one member of a grid) in place of
     the flags' values."""
-    cfg = base_config(args.env, preset)
+    cfg = base_config(args.env, preset, algo)
     changes = parse_overrides(args.set)
     for key, value in vars(args).items():
         if key.startswith("hp_") and value is not None:
@@ -206,7 +207,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         for preset in presets:
             for algo in algos:
                 cfg = config_from_args(args, preset, algo)
-                name = preset or _default_preset_name(cfg.env_id)
+                name = preset or _default_preset_name(cfg.env_id, cfg.algo)
                 members.append((grid.member_name(name, algo, len(algos) > 1), name, cfg))
         out = Path(args.out or f"runs/{members[0][2].env_id.replace('/', '_')}-grid")
         grid.start(members, out, args.force, **grid_kwargs)
@@ -225,7 +226,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args, presets[0], algos[0])
         out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"
-        preset = presets[0] or _default_preset_name(cfg.env_id)
+        preset = presets[0] or _default_preset_name(cfg.env_id, cfg.algo)
         _print_start_notes(cfg)
         run = train(cfg, out, force=args.force, progress=not args.quiet, preset=preset,
                     artifacts=not args.no_artifacts)
@@ -242,10 +243,10 @@ def _print_start_notes(cfg: Config) -> None:
             print(line, flush=True)
 
 
-def _default_preset_name(env_id: str) -> str | None:
+def _default_preset_name(env_id: str, algo: str) -> str | None:
     from deepq.config import default_preset
 
-    return default_preset(env_id)
+    return default_preset(env_id, algo)
 
 
 def _print_summary(run, artifacts: bool) -> None:

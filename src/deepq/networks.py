@@ -115,6 +115,35 @@ class MLP(nn.Module):
                       **self.head)
 
 
+class PolicyMLP(nn.Module):
+    """REINFORCE's networks: obs -> hidden layers -> `num_logits` policy logits, and with
+    `baseline` a second MLP of the same shape -> V(s). Weights start N(0, 1/fan-in), as
+    Karpathy's `randn(H, D) / sqrt(D)` ("Xavier") initialisation."""
+
+    hidden_sizes: Sequence[int]
+    num_logits: int
+    activation: str = "relu"
+    use_bias: bool = True
+    baseline: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        x = obs.reshape((obs.shape[0], -1)).astype(jnp.float32)
+        act = ACTIVATIONS[self.activation]
+        init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
+
+        def mlp(h: jnp.ndarray, outputs: int, name: str) -> jnp.ndarray:
+            for i, size in enumerate(self.hidden_sizes):
+                h = act(nn.Dense(size, use_bias=self.use_bias, kernel_init=init,
+                                 name=f"{name}_{i}")(h))
+            return nn.Dense(outputs, use_bias=self.use_bias, kernel_init=init,
+                            name=f"{name}_out")(h)
+
+        logits = mlp(x, self.num_logits, "policy")
+        value = mlp(x, 1, "value")[:, 0] if self.baseline else jnp.zeros(x.shape[0])
+        return logits, value
+
+
 class PerActionMLP(nn.Module):
     """One small network per action, each mapping the observation to that action's Q-value
     (the architecture of the from-scratch numpy notebook: a 2-layer tanh net per action,

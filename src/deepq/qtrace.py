@@ -81,8 +81,8 @@ def _gymnax_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
 
 def heldout_states(run_dir: Path, cfg: Config, info: Any) -> np.ndarray | None:
     """The run's held-out states: read back when the run dir has them, else collected and
-    written (atomically). None when `qtrace_states` is 0."""
-    if cfg.qtrace_states == 0:
+    written (atomically). None when `qtrace_states` is 0, or for REINFORCE (no Q)."""
+    if cfg.qtrace_states == 0 or cfg.algo == "reinforce":
         return None
     path = Path(run_dir) / STATES_FILE
     if path.exists():

@@ -40,13 +40,26 @@ def episode_rows(logs: dict[str, np.ndarray], seeds: list[int], start_iteration:
 
 class MetricsWriter:
     """Appends every episode to metrics.csv; TensorBoard gets per-seed means over windows of
-    `window` env steps (100 points a run), since one event per episode costs seconds."""
+    `window` units of the run's clock (100 points a run), since one event per episode costs
+    seconds. The clock is `clock_column`: env steps, or episodes for REINFORCE.
+
+    TensorBoard also gets each seed's running reward, Karpathy's exponential average of
+    episode returns (`running_reward`), at the end of every window.
+    """
 
     def __init__(self, run_dir: Path, seeds: list[int], window: int,
-                 resume_step: int | None = None):
+                 resume_at: int | None = None, clock_column: str = "env_step"):
         self.path = Path(run_dir) / METRICS_FILE
-        if resume_step is not None:
-            truncate_metrics(self.path, resume_step)
+        self.clock = clock_column
+        self._running: dict[int, float | None] = {seed: None for seed in seeds}
+        if resume_at is not None:
+            truncate_metrics(self.path, resume_at, clock_column)
+            if self.path.exists():  # the running rewards continue from the kept rows
+                kept = read_metrics(Path(run_dir))
+                for seed in seeds:
+                    returns = kept["return"][kept["seed"] == seed]
+                    if len(returns):
+                        self._running[seed] = float(running_reward(returns)[-1])
         new = not self.path.exists()
         self._file = open(self.path, "a", newline="")
         self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
@@ -54,7 +67,7 @@ class MetricsWriter:
             self._csv.writeheader()
         from tensorboardX import SummaryWriter
 
-        purge = None if resume_step is None else resume_step + 1
+        purge = None if resume_at is None else resume_at + 1
         self._tb = {
             seed: SummaryWriter(str(Path(run_dir) / "tb" / f"seed_{seed}"), purge_step=purge,
                                 flush_secs=30)
@@ -63,18 +76,23 @@ class MetricsWriter:
         self.window = max(1, window)
         self._pending: dict[int, list[dict]] = {seed: [] for seed in seeds}
 
-    def write(self, rows: list[dict], steps_done: int) -> None:
-        """Log `rows`; TensorBoard windows ending at or before `steps_done` are flushed."""
+    def write(self, rows: list[dict], done: int) -> None:
+        """Log `rows`; TensorBoard windows ending at or before `done` (on the clock) are
+        flushed."""
         for row in rows:
             self._csv.writerow({k: _fmt(row[k]) for k in COLUMNS})
             self._pending[row["seed"]].append(row)
+            last = self._running[row["seed"]]
+            self._running[row["seed"]] = row["return"] if last is None else (
+                RUNNING_DECAY * last + (1 - RUNNING_DECAY) * row["return"])
+            row["running_reward"] = self._running[row["seed"]]
         self._file.flush()
         for seed, pending in self._pending.items():
             while pending:
-                end = _window_end(pending[0]["env_step"], self.window)
-                if end > steps_done:
+                end = _window_end(pending[0][self.clock], self.window)
+                if end > done:
                     break
-                n = sum(1 for r in pending if r["env_step"] <= end)
+                n = sum(1 for r in pending if r[self.clock] <= end)
                 self._summarize(self._tb[seed], pending[:n], end)
                 del pending[:n]
 
@@ -82,9 +100,11 @@ class MetricsWriter:
     def _summarize(tb, rows: list[dict], step: int) -> None:
         tb.add_scalar("episode/return", float(np.mean([r["return"] for r in rows])), step)
         tb.add_scalar("episode/length", float(np.mean([r["length"] for r in rows])), step)
+        tb.add_scalar("episode/running_reward", rows[-1]["running_reward"], step)
         tb.add_scalar("train/epsilon", rows[-1]["epsilon"], step)
         if math.isfinite(rows[-1]["loss"]):
             tb.add_scalar("train/loss", rows[-1]["loss"], step)
+        if math.isfinite(rows[-1]["q_mean"]):
             tb.add_scalar("train/q_mean", rows[-1]["q_mean"], step)
 
     def add_scalars(self, tag: str, values, step: int) -> None:
@@ -95,10 +115,24 @@ class MetricsWriter:
     def close(self) -> None:
         for seed, pending in self._pending.items():
             if pending:
-                self._summarize(self._tb[seed], pending, pending[-1]["env_step"])
+                self._summarize(self._tb[seed], pending, pending[-1][self.clock])
         self._file.close()
         for tb in self._tb.values():
             tb.close()
+
+
+RUNNING_DECAY = 0.99  # Karpathy's pg-pong.py: running_reward * 0.99 + reward_sum * 0.01
+
+
+def running_reward(returns: np.ndarray, decay: float = RUNNING_DECAY) -> np.ndarray:
+    """Karpathy's running reward after each episode: the first return, then
+    r_k = decay r_(k-1) + (1 - decay) return_k."""
+    out = np.empty(len(returns), np.float64)
+    value = None
+    for i, x in enumerate(np.asarray(returns, np.float64)):
+        value = x if value is None else decay * value + (1 - decay) * x
+        out[i] = value
+    return out
 
 
 def _window_end(step: int, window: int) -> int:
@@ -109,8 +143,9 @@ def _fmt(value):
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
-def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
+def truncate_metrics(path: Path, last: int, column: str = "env_step") -> None:
+    """Drop rows logged after the checkpoint we resume from, at `column` = `last` (they
+    will be logged again)."""
     from deepq.checkpoint import atomic_write_text
 
     if not path.exists():
@@ -118,8 +153,8 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     lines = path.read_text().splitlines(keepends=True)
     if not lines:
         return
-    step_col = lines[0].rstrip("\n").split(",").index("env_step")
-    kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split(",")[step_col]) <= last_step]
+    col = lines[0].rstrip("\n").split(",").index(column)
+    kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split(",")[col]) <= last]
     atomic_write_text(path, "".join(kept))
 
 

@@ -37,6 +37,10 @@ def make_driver(cfg: Config):
     from deepq.envs import resolve
 
     info = resolve(cfg.env_id, cfg.backend, cfg.full_action_set, cfg)
+    if cfg.algo == "reinforce":
+        from deepq.drivers.episodic import HostEpisodeDriver, JittedEpisodeDriver
+
+        return (JittedEpisodeDriver if info.backend == "gymnax" else HostEpisodeDriver)(cfg, info)
     if info.backend == "gymnax":
         from deepq.drivers.jitted import JittedDriver
 
@@ -128,7 +132,7 @@ def _all_finite(params: Any) -> np.ndarray:
 class _Progress:
     """Live progress bar on stderr: steps, episodes, recent return, steps/s, ETA."""
 
-    def __init__(self, total: int, done: int, enabled: bool):
+    def __init__(self, total: int, done: int, enabled: bool, unit: str = "steps"):
         self.enabled = enabled and sys.stderr.isatty()
         if not self.enabled:
             return
@@ -143,7 +147,7 @@ class _Progress:
 
         self.bar = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("steps  ep {task.fields[episodes]}  return {task.fields[ret]}"),
+            TextColumn(unit + "  ep {task.fields[episodes]}  return {task.fields[ret]}"),
             TextColumn("{task.fields[sps]} steps/s"), TimeElapsedColumn(), TimeRemainingColumn(),
             transient=False,
         )
@@ -178,7 +182,7 @@ def train(
     With resume=True the config is the run dir's own; `total_steps` may extend it.
     """
     from deepq.qtrace import QTrace, heldout_states
-    from deepq.report import MetricsWriter, episode_rows
+    from deepq.report import MetricsWriter
 
     out = Path(out)
     started = time.perf_counter()
@@ -192,7 +196,7 @@ def train(
         template = driver.initial_state()
         state, meta = checkpoint.restore(checkpoint.latest(out), template)
         state = type(state)(state.carry, int(meta["iteration"]), int(meta["fill_start"]))
-        if not meta.get("has_replay", True):
+        if not meta.get("has_replay", True) and hasattr(state.carry.learner, "replay"):
             state = state._replace(fill_start=state.iteration)
         episodes = [int(x) for x in meta["episodes"]]
         _check_writable(out)
@@ -205,62 +209,66 @@ def train(
         state = driver.initial_state()
         episodes = [0] * cfg.num_seeds
 
-    resume_step = state.iteration * cfg.num_envs if resume else None
-    writer = MetricsWriter(out, cfg.seeds, window=cfg.total_steps // 100,
-                           resume_step=resume_step)
+    clock = driver.clock  # env steps per seed; episodes per seed for reinforce
+    resume_at = clock(state) if resume else None
+    writer = MetricsWriter(out, cfg.seeds, window=driver.total // 100, resume_at=resume_at,
+                           clock_column=driver.clock_column)
     states = heldout_states(out, cfg, driver.info)
-    qtrace = None if states is None else QTrace(out, driver.agent, states, resume_step)
+    qtrace = None if states is None else QTrace(out, driver.agent, states, resume_at)
     if qtrace is not None and not resume:
         _log_qtrace(qtrace, writer, cfg, state, 0)
-    bar = _Progress(cfg.total_steps * cfg.num_seeds,
-                    state.iteration * cfg.num_envs * cfg.num_seeds, progress)
-    last_saved = state.iteration * cfg.num_envs
+    bar = _Progress(driver.total * cfg.num_seeds, clock(state) * cfg.num_seeds, progress,
+                    driver.clock_unit)
+    last_saved = clock(state)
     recent: list[float] = []
     steps_per_sec = 0.0
     first_chunk_s = None
     train_started = time.perf_counter()
     try:
         prev = state
+        prev_env_steps = sum(driver.env_steps(state))  # read now: chunks donate the state
         tick = time.perf_counter()
         for state, logs in driver.chunks(state):  # noqa: B020 (state advances chunk by chunk)
             finite = _all_finite(state.carry.learner.agent.params)
             now = time.perf_counter()
             first_chunk_s = first_chunk_s if first_chunk_s is not None else now - tick
-            ran = (state.iteration - prev.iteration) * cfg.num_envs
-            steps_per_sec = ran * cfg.num_seeds / max(now - tick, 1e-9)
+            env_steps = sum(driver.env_steps(state))
+            steps_per_sec = (env_steps - prev_env_steps) / max(now - tick, 1e-9)  # all seeds
+            prev_env_steps = env_steps
             tick = now
-            rows = episode_rows(logs, cfg.seeds, prev.iteration, cfg.num_envs, episodes,
-                                round(steps_per_sec, 1))
+            rows = driver.rows(logs, prev, episodes, round(steps_per_sec, 1))
             if not finite.all():
                 bad = [s for s, ok in zip(cfg.seeds, finite) if not ok]
                 last = checkpoint.list_checkpoints(out)
                 kept = f"last good checkpoint kept: {last[-1]}" if last else "no checkpoint yet"
                 raise DivergedError(
-                    f"run diverged: non-finite parameters in seed(s) {bad} between steps "
-                    f"{prev.iteration * cfg.num_envs} and {state.iteration * cfg.num_envs}; "
+                    f"run diverged: non-finite parameters in seed(s) {bad} between "
+                    f"{driver.clock_unit} "
+                    f"{clock(prev)} and {clock(state)}; "
                     f"{kept}; lower learning_rate or set max_grad_norm"
                 )
-            steps = state.iteration * cfg.num_envs
-            writer.write(rows, steps)
+            done = clock(state)
+            writer.write(rows, done)
             if qtrace is not None:
-                _log_qtrace(qtrace, writer, cfg, state, steps)
+                _log_qtrace(qtrace, writer, cfg, state, done)
             recent = (recent + [r["return"] for r in rows])[-20 * cfg.num_seeds:]
-            bar.update(steps * cfg.num_seeds, sum(episodes),
+            bar.update(done * cfg.num_seeds, sum(episodes),
                        float(np.mean(recent)) if recent else None, steps_per_sec)
             every = cfg.checkpoint_every
-            if every and steps // every > last_saved // every and steps < cfg.total_steps:
-                _save(out, cfg, state, episodes, driver.kind)
-                last_saved = steps
+            if every and done // every > last_saved // every and done < driver.total:
+                _save(out, cfg, state, episodes, driver)
+                last_saved = done
             prev = state
-        _save(out, cfg, state, episodes, driver.kind)
+        _save(out, cfg, state, episodes, driver)
     finally:
         bar.close()
         writer.close()
     train_s = time.perf_counter() - train_started
 
     run = Run(out, cfg, driver.params(state), driver.info)
+    env_steps = driver.env_steps(state)
     summary = {
-        "steps_per_seed": state.iteration * cfg.num_envs,
+        "steps_per_seed": env_steps[0] if len(set(env_steps)) == 1 else env_steps,
         "seeds": cfg.seeds,
         "episodes": episodes,
         "driver": driver.kind,
@@ -296,17 +304,19 @@ def _log_qtrace(qtrace: Any, writer: Any, cfg: Config, state: Any, steps: int) -
     writer.add_scalars("train/heldout_avg_max_q", values, steps)
 
 
-def _save(out: Path, cfg: Config, state: Any, episodes: list[int], kind: str) -> Path:
+def _save(out: Path, cfg: Config, state: Any, episodes: list[int], driver: Any) -> Path:
+    has_replay = hasattr(state.carry.learner, "replay")
     meta = {
         "iteration": int(state.iteration),
         "fill_start": int(state.fill_start),
-        "steps": int(state.iteration * cfg.num_envs),
+        "clock": int(driver.clock(state)),
+        "clock_unit": driver.clock_unit,
         "episodes": list(episodes),
-        "driver": kind,
-        "has_replay": bool(cfg.save_replay),
+        "driver": driver.kind,
+        "has_replay": bool(cfg.save_replay) and has_replay,
     }
-    drop = () if cfg.save_replay else ("carry.learner.replay",)
-    return checkpoint.save(out, int(state.iteration * cfg.num_envs), state, meta, drop=drop)
+    drop = ("carry.learner.replay",) if has_replay and not cfg.save_replay else ()
+    return checkpoint.save(out, int(driver.clock(state)), state, meta, drop=drop)
 
 
 # ---------------------------------------------------------------------------
@@ -317,7 +327,7 @@ class Run:
     """The trained agents of a run directory: one set of parameters per seed."""
 
     def __init__(self, path: str | Path, config: Config, params: Any, info: Any = None):
-        from deepq.agents.dqn import make_agent
+        from deepq.agents import make_agent
         from deepq.envs import resolve
 
         self.path = Path(path)

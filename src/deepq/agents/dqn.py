@@ -111,6 +111,7 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
     elif cfg.optimizer == "rmsprop":
         # centered=True with eps inside the sqrt is DeepMind's RMSProp (Graves 2013, eq. 40).
         opt = optax.rmsprop(lr, decay=cfg.rmsprop_decay, eps=cfg.rmsprop_eps,
+                            eps_in_sqrt=cfg.rmsprop_eps_in_sqrt,
                             centered=cfg.rmsprop_centered, momentum=momentum)
     elif cfg.optimizer == "adam":
         opt = optax.adam(lr, eps=cfg.adam_eps)

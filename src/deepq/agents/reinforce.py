@@ -10,12 +10,23 @@ For a batch of episodes with actions a_t drawn from the policy pi(a | s_t):
 and the gradient of the loss is the policy-gradient estimate (Williams 1992, eq. 11).
 The policy is Bernoulli over two actions (UP with probability sigmoid(logit), as the
 original) or a softmax over any discrete action set. Pure functions; the driver owns keys.
+
+`make_agent(cfg, num_actions)` returns the same `Agent` of jittable functions as the DQN
+family (agents/dqn.py), with `update(state, EpisodeBatch, key)`.
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
+import optax
+
+from deepq.agents.dqn import Agent, AgentState, make_optimizer
+from deepq.config import Config
+from deepq.errors import UserError
+from deepq.networks import PolicyMLP
 
 
 def discounted_returns(rewards: jnp.ndarray, boundary: jnp.ndarray, gamma: float) -> jnp.ndarray:
@@ -69,3 +80,85 @@ def sample_actions(key: jax.Array, logits: jnp.ndarray, bernoulli: bool) -> jnp.
     if bernoulli:
         return jax.random.bernoulli(key, jax.nn.sigmoid(logits)).astype(jnp.int32)
     return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+
+
+# ---------------------------------------------------------------------------
+# The agent.
+
+
+class EpisodeBatch(NamedTuple):
+    """`batch_episodes` whole episodes side by side, padded to the longest: [T, B, ...]."""
+
+    obs: jnp.ndarray
+    action: jnp.ndarray  # [T, B] int32
+    reward: jnp.ndarray  # [T, B] float32
+    mask: jnp.ndarray  # [T, B] bool: the step belongs to its episode (False: padding)
+
+
+def returns_to_fit(cfg: Config, reward: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+    """G_t of every real step [T, B], reset at episode ends (and at Pong points with
+    `reset_on_reward`), then standardised as `standardize_returns` says."""
+    last = mask & ~jnp.concatenate([mask[1:], jnp.zeros_like(mask[:1])])  # episode's end
+    ends = point_boundaries(reward, last) if cfg.reset_on_reward else last
+    g = discounted_returns(jnp.where(mask, reward, 0.0), ends, cfg.gamma)
+    if cfg.standardize_returns == "batch":
+        return standardize(g, mask)
+    if cfg.standardize_returns == "episode":  # Karpathy's pg-pong.py: per finished episode
+        return jax.vmap(standardize, in_axes=1, out_axes=1)(g, mask)
+    return jnp.where(mask, g, 0.0)
+
+
+def make_agent(cfg: Config, num_actions: int) -> Agent:
+    bernoulli = cfg.policy == "bernoulli"
+    if bernoulli and num_actions != 2:
+        raise UserError(f"policy=bernoulli picks between 2 actions, but {cfg.env_id} has "
+                        f"{num_actions}: use policy=softmax")
+    network = PolicyMLP(tuple(cfg.hidden_sizes), 1 if bernoulli else num_actions,
+                        cfg.activation, cfg.use_bias, cfg.baseline)
+    optimizer = make_optimizer(cfg)
+
+    def forward(params: Any, obs: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        logits, value = network.apply(params, obs)
+        return (logits[:, 0] if bernoulli else logits), value
+
+    def init(key: jax.Array, obs_example: jnp.ndarray) -> AgentState:
+        params = network.init(key, obs_example[None])
+        return AgentState(params, None, optimizer.init(params), jnp.zeros((), jnp.int32))
+
+    def act(params: Any, obs: jnp.ndarray, key: jax.Array, epsilon: jnp.ndarray) -> jnp.ndarray:
+        """a ~ pi(. | s); with probability epsilon a uniform action instead."""
+        k_policy, k_explore, k_random = jax.random.split(key, 3)
+        actions = sample_actions(k_policy, forward(params, obs)[0], bernoulli)
+        random = jax.random.randint(k_random, actions.shape, 0, num_actions)
+        explore = jax.random.uniform(k_explore, actions.shape) < epsilon
+        return jnp.where(explore, random, actions).astype(jnp.int32)
+
+    def log_probs(params: Any, obs: jnp.ndarray) -> jnp.ndarray:
+        """log pi(a | s) of every action [B, A] (the Agent's `q_values` slot)."""
+        logits = forward(params, obs)[0]
+        if bernoulli:
+            return jnp.stack([jax.nn.log_sigmoid(-logits), jax.nn.log_sigmoid(logits)], -1)
+        return jax.nn.log_softmax(logits, axis=-1)
+
+    def loss_fn(params: Any, batch: EpisodeBatch):
+        T, B = batch.action.shape
+        flat = batch.obs.reshape((T * B,) + batch.obs.shape[2:])
+        logits, value = forward(params, flat)
+        mask = batch.mask.reshape(T * B)
+        target = returns_to_fit(cfg, batch.reward, batch.mask).reshape(T * B)
+        adv = target - value if cfg.baseline else target
+        loss_pi = policy_loss(logits, batch.action.reshape(T * B), adv, mask, bernoulli)
+        loss = loss_pi
+        if cfg.baseline:  # V(s) regresses on the same (standardised) returns
+            loss += cfg.baseline_coef * 0.5 * jnp.sum(jnp.where(mask, (value - target) ** 2, 0))
+        return loss, loss_pi / jnp.maximum(mask.sum(), 1)
+
+    def update(state: AgentState, batch: EpisodeBatch, key: jax.Array | None = None):
+        (_, loss_per_step), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params,
+                                                                              batch)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new_state = AgentState(params, None, opt_state, state.updates + 1)
+        return new_state, {"loss": loss_per_step}
+
+    return Agent(init, act, update, log_probs)

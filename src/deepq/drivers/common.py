@@ -72,6 +72,32 @@ def reached_stop(cfg: Config, best: Best) -> bool:
     return bool(cfg.select_every) and bool(np.all(np.asarray(best.score) >= cfg.stop_at_return))
 
 
+class StepClock:
+    """What run.train asks of a DQN driver, counted in env steps per seed
+    (`iteration * num_envs`); REINFORCE's drivers count episodes (drivers/episodic.py)."""
+
+    cfg: Config
+    clock_column = "env_step"  # the metrics.csv column the clock counts in
+    clock_unit = "steps"
+
+    def clock(self, state: Any) -> int:
+        return state.iteration * self.cfg.num_envs
+
+    @property
+    def total(self) -> int:
+        return self.cfg.total_steps
+
+    def env_steps(self, state: Any) -> list[int]:
+        return [self.clock(state)] * self.cfg.num_seeds
+
+    def rows(self, logs: dict[str, np.ndarray], prev: Any, episodes: list[int],
+             steps_per_sec: float) -> list[dict]:
+        from deepq.report import episode_rows
+
+        return episode_rows(logs, self.cfg.seeds, prev.iteration, self.cfg.num_envs, episodes,
+                            steps_per_sec)
+
+
 def chunk_iterations(cfg: Config) -> int:
     """Vector-env steps per chunk: `chunk_steps`, or `select_every` when selection is on
     (the selection evaluations run between chunks)."""

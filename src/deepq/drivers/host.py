@@ -18,11 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepq.agents.dqn import make_agent
+from deepq.agents import make_agent
 from deepq.config import Config
 from deepq.drivers.common import (
     Best,
     LearnerState,
+    StepClock,
     act,
     chunk_iterations,
     init_best,
@@ -121,7 +122,7 @@ class PixelEnvs:
         self.envs.close()
 
 
-class HostDriver:
+class HostDriver(StepClock):
     kind = "host"
 
     def __init__(self, cfg: Config, info: EnvInfo):

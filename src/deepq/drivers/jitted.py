@@ -18,11 +18,12 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
-from deepq.agents.dqn import make_agent
+from deepq.agents import make_agent
 from deepq.config import Config
 from deepq.drivers.common import (
     Best,
     LearnerState,
+    StepClock,
     StepLog,
     act,
     chunk_iterations,
@@ -65,7 +66,7 @@ class DriverState(NamedTuple):
     fill_start: int  # iteration the replay started filling at
 
 
-class JittedDriver:
+class JittedDriver(StepClock):
     kind = "jitted"
 
     def __init__(self, cfg: Config, info: EnvInfo):

@@ -79,6 +79,10 @@ def make_gymnax(env_id: str, full_action_set: bool = False):
 def gymnasium_id_known(env_id: str) -> bool:
     import gymnasium as gym
 
+    if env_id == "KarpathyPong-v0":  # deepq's own: envs/karpathy.py
+        from deepq.envs import karpathy
+
+        karpathy.register()
     if env_id.startswith("ALE/"):
         try:
             import ale_py
@@ -161,6 +165,6 @@ def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False,
             )
         dtype = str(env.observation_space.dtype)
         return EnvInfo(env_id, "gymnasium", shape, int(env.action_space.n),
-                       "uint8" if dtype == "uint8" else "float32", env_id)
+                       dtype if dtype in ("uint8", "int8") else "float32", env_id)
     finally:
         env.close()

@@ -1,0 +1,287 @@
+"""REINFORCE's drivers: whole episodes, `batch_episodes` at a time, then one update.
+
+Every batch starts `batch_episodes` fresh episodes per seed, plays each one to its end with
+the current policy and then updates once on all of them (Karpathy 2016: batches of 10
+episodes). The episodes of a batch run side by side, in one compiled loop for gymnax envs
+or in lockstep on the host for Gymnasium envs: that changes the wall time, not the
+estimator, since every update still sees `batch_episodes` complete episodes of the policy
+it updates, as a sequential loop would.
+
+The clock is episodes per seed (`total_episodes`, `checkpoint_every`); rows of metrics.csv
+still carry each seed's true env steps. A checkpoint sits between batches, and a batch
+depends only on the learner (its key included), so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepq.agents import make_agent
+from deepq.agents.dqn import AgentState
+from deepq.agents.reinforce import EpisodeBatch
+from deepq.config import Config
+from deepq.drivers.common import map_seeds, sticky
+from deepq.envs import EnvInfo
+
+CHUNK_EPISODES = 100  # episodes per seed between two looks from the host (logs, checkpoints)
+
+
+class Learner(NamedTuple):
+    agent: AgentState
+    key: jax.Array
+    env_steps: jnp.ndarray  # this seed's env steps so far (int32)
+
+
+class Carry(NamedTuple):
+    learner: Learner
+
+
+class DriverState(NamedTuple):
+    """All seeds (leading axis S on every leaf of `carry`) and the shared clock."""
+
+    carry: Carry
+    iteration: int  # batches done by every seed
+    fill_start: int = 0  # no replay here; kept so checkpoints read like the DQN drivers'
+
+
+class BatchLog(NamedTuple):
+    episode_return: jnp.ndarray  # [B]
+    episode_length: jnp.ndarray  # [B]
+    env_steps: jnp.ndarray  # the seed's env steps after the batch
+    loss: jnp.ndarray  # the update's policy loss per step
+
+
+class EpisodeClock:
+    """What run.train asks of a driver, counted in episodes per seed."""
+
+    cfg: Config
+    info: EnvInfo
+    clock_column = "episode"  # the metrics.csv column the clock counts in
+    clock_unit = "episodes"
+
+    def __init__(self, cfg: Config, info: EnvInfo):
+        self.cfg = cfg
+        self.info = info
+        self.agent = make_agent(cfg, info.num_actions)
+        self.chunk_batches = max(1, min(CHUNK_EPISODES // cfg.batch_episodes, cfg.batches))
+        self._init = jax.jit(jax.vmap(self._init_one_seed))
+
+    def _init_one_seed(self, key: jax.Array) -> Carry:
+        k_agent, key = jax.random.split(key)
+        example = jnp.zeros(self.info.obs_shape, self.info.obs_dtype)
+        return Carry(Learner(self.agent.init(k_agent, example), key, jnp.zeros((), jnp.int32)))
+
+    def initial_state(self) -> DriverState:
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
+        return DriverState(self._init(keys), 0, 0)
+
+    def clock(self, state: DriverState) -> int:
+        return state.iteration * self.cfg.batch_episodes
+
+    @property
+    def total(self) -> int:
+        return self.cfg.total_episodes
+
+    def env_steps(self, state: DriverState) -> list[int]:
+        return [int(x) for x in np.asarray(state.carry.learner.env_steps)]
+
+    def params(self, state: DriverState) -> Any:
+        return state.carry.learner.agent.params
+
+    def rows(self, logs: dict[str, np.ndarray], prev: DriverState, episodes: list[int],
+             steps_per_sec: float) -> list[dict]:
+        """One metrics row per episode. A batch's episodes are numbered, and given env
+        steps, as if played one after the other."""
+        rows = []
+        lengths = logs["episode_length"]  # [S, K, B]
+        for s, seed in enumerate(self.cfg.seeds):
+            for k in range(lengths.shape[1]):
+                before = int(logs["env_steps"][s, k]) - int(lengths[s, k].sum())
+                ends = before + np.cumsum(lengths[s, k])
+                for e in range(lengths.shape[2]):
+                    episodes[s] += 1
+                    rows.append({
+                        "seed": seed, "env_step": int(ends[e]), "episode": episodes[s],
+                        "return": float(logs["episode_return"][s, k, e]),
+                        "length": int(lengths[s, k, e]), "epsilon": 0.0,
+                        "loss": float(logs["loss"][s, k]), "q_mean": math.nan,
+                        "steps_per_sec": steps_per_sec,
+                    })
+        return rows
+
+
+def _batch_log(learner: Learner, batch: EpisodeBatch, loss: jnp.ndarray) -> BatchLog:
+    return BatchLog(jnp.sum(jnp.where(batch.mask, batch.reward, 0.0), axis=0),
+                    batch.mask.sum(axis=0).astype(jnp.int32), learner.env_steps, loss)
+
+
+def _learn(agent, learner: Learner, batch: EpisodeBatch) -> tuple[Learner, BatchLog]:
+    key, sub = jax.random.split(learner.key)
+    agent_state, metrics = agent.update(learner.agent, batch, sub)
+    steps = learner.env_steps + batch.mask.sum().astype(jnp.int32)
+    learner = Learner(agent_state, key, steps)
+    return learner, _batch_log(learner, batch, metrics["loss"])
+
+
+# ---------------------------------------------------------------------------
+# gymnax envs: a whole chunk of batches is one compiled program, seeds vmapped.
+
+
+class JittedEpisodeDriver(EpisodeClock):
+    kind = "jitted"
+
+    def __init__(self, cfg: Config, info: EnvInfo):
+        from deepq.envs import make_gymnax
+
+        super().__init__(cfg, info)
+        self.env, self.env_params = make_gymnax(info.env_id, cfg.full_action_set)
+        self._chunk = jax.jit(map_seeds(self._chunk_one_seed, (0, None)), donate_argnums=0)
+
+    def _play(self, params: Any, key: jax.Array) -> EpisodeBatch:
+        """`batch_episodes` episodes from fresh resets, each to its end (or the env's step
+        limit), padded to the limit; the loop stops once all of them have ended."""
+        cfg, env, env_params = self.cfg, self.env, self.env_params
+        B, T = cfg.batch_episodes, env_params.max_steps_in_episode
+        k_reset, key = jax.random.split(key)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, B),
+                                                            env_params)
+        obs = obs.astype(self.info.obs_dtype)
+        batch = EpisodeBatch(jnp.zeros((T,) + obs.shape, obs.dtype), jnp.zeros((T, B), jnp.int32),
+                             jnp.zeros((T, B), jnp.float32), jnp.zeros((T, B), bool))
+
+        def running(c):
+            return (c[0] < T) & c[3].any()
+
+        def step(c):
+            t, obs, state, alive, prev, key, batch = c
+            key, k_act, k_step, k_sticky = jax.random.split(key, 4)
+            actions = self.agent.act(params, obs, k_act, 0.0)
+            env_actions = actions
+            if cfg.sticky_actions > 0:  # the env may repeat its previous action
+                env_actions = sticky(k_sticky, prev, actions, cfg.sticky_actions)
+            obs_next, state, reward, terminated, truncated, _ = jax.vmap(
+                env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_step, B), state,
+                                                   env_actions, env_params)
+            batch = EpisodeBatch(batch.obs.at[t].set(obs), batch.action.at[t].set(actions),
+                                 batch.reward.at[t].set(jnp.where(alive, reward, 0.0)),
+                                 batch.mask.at[t].set(alive))
+            alive = alive & ~(terminated | truncated)
+            return (t + 1, obs_next.astype(obs.dtype), state, alive, env_actions, key, batch)
+
+        start = (jnp.zeros((), jnp.int32), obs, state, jnp.ones(B, bool),
+                 jnp.zeros(B, jnp.int32), key, batch)
+        return jax.lax.while_loop(running, step, start)[-1]
+
+    def _chunk_one_seed(self, carry: Carry, start: jnp.ndarray) -> tuple[Carry, BatchLog]:
+        def one_batch(learner: Learner) -> tuple[Learner, BatchLog]:
+            key, k_play = jax.random.split(learner.key)
+            batch = self._play(learner.agent.params, k_play)
+            return _learn(self.agent, learner._replace(key=key), batch)
+
+        def idle(learner: Learner) -> tuple[Learner, BatchLog]:
+            B = self.cfg.batch_episodes
+            return learner, BatchLog(jnp.zeros(B, jnp.float32), jnp.zeros(B, jnp.int32),
+                                     learner.env_steps, jnp.full((), jnp.nan, jnp.float32))
+
+        def body(learner: Learner, b: jnp.ndarray):
+            # The last chunk may run past the end of the run: those batches do nothing.
+            return jax.lax.cond(b < self.cfg.batches, one_batch, idle, learner)
+
+        batches = start + jnp.arange(self.chunk_batches, dtype=jnp.int32)
+        learner, logs = jax.lax.scan(body, carry.learner, batches)
+        return Carry(learner), logs
+
+    def chunks(self, state: DriverState) -> Iterator[tuple[DriverState, dict[str, np.ndarray]]]:
+        while state.iteration < self.cfg.batches:
+            carry, logs = self._chunk(state.carry, np.int32(state.iteration))
+            ran = min(self.chunk_batches, self.cfg.batches - state.iteration)
+            logs = {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
+            state = DriverState(carry, state.iteration + ran, 0)
+            yield state, logs
+
+
+# ---------------------------------------------------------------------------
+# Gymnasium envs: stepped in Python, one jitted call per step picks every action.
+
+
+class HostEpisodeDriver(EpisodeClock):
+    kind = "host"
+
+    def __init__(self, cfg: Config, info: EnvInfo):
+        super().__init__(cfg, info)
+        self._act = jax.jit(map_seeds(self._act_one_seed), donate_argnums=0)
+        self._update = jax.jit(map_seeds(self._update_one_seed), donate_argnums=0)
+
+    def _act_one_seed(self, learner: Learner, obs: jnp.ndarray):
+        key, sub = jax.random.split(learner.key)
+        return self.agent.act(learner.agent.params, obs, sub, 0.0), learner._replace(key=key)
+
+    def _update_one_seed(self, learner: Learner, batch: EpisodeBatch):
+        return _learn(self.agent, learner, batch)
+
+    def chunks(self, state: DriverState) -> Iterator[tuple[DriverState, dict[str, np.ndarray]]]:
+        from deepq.envs import make_gymnasium
+
+        cfg = self.cfg
+        S, B = cfg.num_seeds, cfg.batch_episodes
+        envs = [make_gymnasium(cfg.env_id) for _ in range(S * B)]
+        try:
+            learner, it = state.carry.learner, state.iteration
+            while it < cfg.batches:
+                logs = []
+                for _ in range(min(self.chunk_batches, cfg.batches - it)):
+                    batch, learner = self._play(envs, learner, it)
+                    learner, log = self._update(learner, batch)
+                    logs.append(jax.device_get(log))
+                    it += 1
+                logs = {k: np.stack([getattr(x, k) for x in logs], axis=1)
+                        for k in BatchLog._fields}
+                state = DriverState(Carry(learner), it, 0)
+                yield state, logs
+        finally:
+            for env in envs:
+                env.close()
+
+    def _play(self, envs: list, learner: Learner, batch_index: int):
+        """One batch: every env plays one episode from a reset seeded by (seed, batch, env),
+        so a resumed run replays the same episodes."""
+        cfg, dtype = self.cfg, self.info.obs_dtype
+        S, B = cfg.num_seeds, cfg.batch_episodes
+        seeds = [s * 1_000_003 + batch_index * B + e for s in cfg.seeds for e in range(B)]
+        obs = np.stack([np.asarray(env.reset(seed=x)[0], dtype) for env, x in zip(envs, seeds)])
+        alive = np.ones(S * B, bool)
+        steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        while alive.any():
+            actions, learner = self._act(learner, obs.reshape((S, B) + obs.shape[1:]))
+            actions = np.asarray(actions).reshape(S * B)
+            reward = np.zeros(S * B, np.float32)
+            acted_on, was_alive = obs.copy(), alive.copy()
+            for i in np.flatnonzero(alive):
+                o, r, terminated, truncated, _ = envs[i].step(int(actions[i]))
+                obs[i], reward[i] = o, r
+                alive[i] = not (terminated or truncated)
+            steps.append((acted_on, actions, reward, was_alive))
+        return _stack_padded(steps, S, B), learner
+
+
+def _stack_padded(steps: list, S: int, B: int) -> EpisodeBatch:
+    """Per-step records -> an EpisodeBatch [S, T', B, ...] padded with masked steps to T'
+    (T rounded up to one of 4 sizes per octave: few compiled shapes, at most 25% waste)."""
+    T = len(steps)
+    grain = max(1, 2 ** max(0, T.bit_length() - 3))
+    padded = -(-T // grain) * grain
+    obs, action, reward, mask = (np.stack(parts) for parts in zip(*steps))
+    pad = padded - T
+
+    def shaped(x: np.ndarray) -> np.ndarray:
+        x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
+        return np.ascontiguousarray(np.swapaxes(x.reshape((padded, S, B) + x.shape[2:]), 0, 1))
+
+    return EpisodeBatch(shaped(obs), shaped(action.astype(np.int32)), shaped(reward),
+                        shaped(mask))
