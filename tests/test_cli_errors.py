@@ -42,6 +42,12 @@ def assert_clean_error(proc, *needles):
     (["--set", "network=per_action", "--set", "dueling=true"], ["network=per_action"]),
     (["--set", "distributional=true", "--set", "v_min=5", "--set", "v_max=5"],
      ["v_min=5.0 must be below v_max=5.0"]),
+    (["--algo", "reinforce", "--env", "Acrobot-v1", "--set", "policy=bernoulli"],
+     ["policy=bernoulli", "3", "policy=softmax"]),
+    (["--algo", "reinforce", "--set", "dueling=true"], ["DQN parts", "algo=reinforce"]),
+    (["--algo", "reinforce", "--set", "batch_episodes=0"], ["batch_episodes must be a positive"]),
+    (["--algo", "reinforce", "--set", "standardize_returns=always"],
+     ["standardize_returns='always'", "episode"]),
 ])
 def test_bad_train_input(tmp_path, args, needles):
     proc = run_deepq("train", "--out", str(tmp_path / "run"), *args, "--quiet")

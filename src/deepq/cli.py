@@ -253,9 +253,14 @@ def _print_summary(run, artifacts: bool) -> None:
     from deepq.run import CURVES_FILE, EVAL_FILE, GIF_FILE, SUMMARY_FILE
 
     summary = json.loads((run.path / SUMMARY_FILE).read_text())
-    print(f"trained {run.config.env_id} x{run.config.num_seeds} seed(s), "
-          f"{summary['steps_per_seed']} steps each, in {summary['total_seconds']:.1f} s "
-          f"({summary['train_seconds']:.1f} s training)")
+    steps = summary["steps_per_seed"]
+    if isinstance(steps, list):  # reinforce: whole episodes, so the steps differ by seed
+        each = f"{summary['episodes'][0]} episodes each ({sum(steps) / len(steps):,.0f} steps " \
+               "on average)"
+    else:
+        each = f"{steps} steps each"
+    print(f"trained {run.config.env_id} x{run.config.num_seeds} seed(s), {each}, in "
+          f"{summary['total_seconds']:.1f} s ({summary['train_seconds']:.1f} s training)")
     if artifacts:
         ev = json.loads((run.path / EVAL_FILE).read_text())
         print(f"eval over {ev['episodes']} episodes per seed: mean {ev['mean']:.1f} "

@@ -35,7 +35,7 @@ class Scores:
     label: str
     env_id: str
     seeds: list[int]
-    steps: int  # env steps per seed the run was configured for
+    steps: int  # env steps per seed the run was configured for (reinforce: reached)
     final: np.ndarray  # [S]
     final_source: str
     curve_steps: np.ndarray  # [P]
@@ -54,7 +54,9 @@ def run_scores(run_dir: Path, label: str | None = None, points: int = 20) -> Sco
         if not np.any(metrics["seed"] == seed):
             raise UserError(f"{run_dir}: seed {seed} has no finished episode yet; train it "
                             "longer before comparing")
-    grid = np.linspace(cfg.total_steps / points, cfg.total_steps, points)
+    # REINFORCE's budget is episodes: its curve spans the env steps its seeds reached.
+    horizon = int(metrics["env_step"].max()) if cfg.algo == "reinforce" else cfg.total_steps
+    grid = np.linspace(horizon / points, horizon, points)
     curve = np.stack([_windowed_means(metrics, seed, grid) for seed in seeds])
     eval_path = run_dir / EVAL_FILE
     if eval_path.exists():
@@ -65,8 +67,7 @@ def run_scores(run_dir: Path, label: str | None = None, points: int = 20) -> Sco
         final = np.array([metrics["return"][metrics["seed"] == s][-LAST_EPISODES:].mean()
                           for s in seeds])
         source = f"last {LAST_EPISODES} training episodes"
-    return Scores(label or run_dir.name, cfg.env_id, seeds, cfg.total_steps, final, source,
-                  grid, curve)
+    return Scores(label or run_dir.name, cfg.env_id, seeds, horizon, final, source, grid, curve)
 
 
 def _windowed_means(metrics: dict[str, np.ndarray], seed: int, grid: np.ndarray) -> np.ndarray:

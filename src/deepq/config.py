@@ -130,6 +130,7 @@ class Config:
     baseline: bool = False  # a learned V(s) (its own MLP) is subtracted from the returns
     baseline_coef: float = 0.5  # weight of the baseline's squared error in the loss
     use_bias: bool = True  # False: weights only, as Karpathy's policy network
+    env_workers: int = 0  # host driver: processes that step the envs (0: this process)
 
     # ------------------------------------------------------------------
     def replace(self, **changes: Any) -> Config:
@@ -178,7 +179,7 @@ class Config:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)}")
         for name in ("learning_starts", "checkpoint_every", "seed", "select_every",
                      "epsilon_steps", "frame_crop_top", "noop_max", "eval_noop_max",
-                     "qtrace_states"):
+                     "qtrace_states", "env_workers"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
@@ -550,12 +551,16 @@ PRESETS: dict[str, Preset] = {
             "biases, weights N(0, 1/fan-in), RMSProp decay 0.99 with eps 1e-5 outside the "
             "square root, an update per batch of 10 episodes on the summed log-likelihood "
             "gradient, gamma 0.99, returns standardised over the batch; a softmax policy over "
-            "the env's actions and a learning rate of 3e-3 instead of 1e-4 (tuned on "
-            "CartPole-v1: at 1e-4 four seeds score ~53 after 1,000 episodes, at 3e-3 ~496).",
+            "the env's actions and a learning rate of 3e-3 annealed linearly to 0 over 1,000 "
+            "episodes instead of a constant 1e-4 (tuned on CartPole-v1 with 10 seeds: a "
+            "constant 1e-4 scores ~53 after 1,000 episodes; a constant 3e-3 leaves 1 or 2 "
+            "seeds of 10 below 475 after 1,000 or 2,000 episodes, its policy still "
+            "swinging; annealed, 20 of 20 seeds (0-19) score at least 482).",
             "CartPole-v1",
             dict(
                 algo="reinforce", network="mlp", hidden_sizes=(200,), activation="relu",
                 use_bias=False, policy="softmax", optimizer="rmsprop", learning_rate=3e-3,
+                lr_schedule="linear",
                 rmsprop_decay=0.99, rmsprop_eps=1e-5, rmsprop_eps_in_sqrt=False,
                 rmsprop_centered=False, max_grad_norm=0.0, gamma=0.99, batch_episodes=10,
                 standardize_returns="batch", reset_on_reward=False, total_episodes=1_000,

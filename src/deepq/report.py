@@ -180,9 +180,19 @@ def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
+def _algo(run_dir: Path) -> str:
+    import json
+
+    try:
+        return json.loads((Path(run_dir) / "config.json").read_text())["config"]["algo"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "dqn"
+
+
 def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) -> Path:
-    """curves.png: episode returns with rolling 20/50 means, loss, epsilon and (when the runs
-    have one) the Q-value trace, against env steps."""
+    """curves.png against env steps: episode returns with rolling 20/50 means (REINFORCE:
+    with Karpathy's running reward), the loss, epsilon (episode lengths when no run
+    explores with epsilon) and, when the runs have one, the Q-value trace."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,13 +201,16 @@ def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) 
     from deepq.qtrace import read_trace
 
     traces = [read_trace(d) for d in run_dirs]
+    metrics = [read_metrics(d) for d in run_dirs]
+    policy_gradient = [_algo(d) == "reinforce" for d in run_dirs]
+    show_eps = any(np.any(m["epsilon"] > 0) for m in metrics)
     panels = 4 if any(t is not None for t in traces) else 3
     fig, axes = plt.subplots(panels, 1, figsize=(9, 3.3 * panels), sharex=True)
-    ax_ret, ax_loss, ax_eps = axes[:3]
+    ax_ret, ax_loss, ax_third = axes[:3]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     labels = labels or [Path(d).name for d in run_dirs]
-    for i, (run_dir, label, trace) in enumerate(zip(run_dirs, labels, traces)):
-        m = read_metrics(run_dir)
+    negative_loss = False
+    for i, (m, label, trace, pg) in enumerate(zip(metrics, labels, traces, policy_gradient)):
         color = colors[i % len(colors)]
         if trace is not None:
             for j, seed in enumerate(np.unique(trace["seed"])):
@@ -210,22 +223,28 @@ def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) 
             step, ret = m["env_step"][sel], m["return"][sel]
             first = j == 0
             ax_ret.plot(step, ret, color=color, alpha=0.15, lw=0.8)
-            ax_ret.plot(step, rolling_mean(ret, 20), color=color, alpha=0.6, lw=1,
-                        ls="--", label=f"{label} (rolling 20)" if first else None)
-            ax_ret.plot(step, rolling_mean(ret, 50), color=color, lw=1.8,
-                        label=f"{label} (rolling 50)" if first else None)
+            if pg:  # Karpathy's curve: the running reward, an EMA 0.99 of the returns
+                ax_ret.plot(step, running_reward(ret), color=color, lw=1.8,
+                            label=f"{label} (running reward)" if first else None)
+            else:
+                ax_ret.plot(step, rolling_mean(ret, 20), color=color, alpha=0.6, lw=1,
+                            ls="--", label=f"{label} (rolling 20)" if first else None)
+                ax_ret.plot(step, rolling_mean(ret, 50), color=color, lw=1.8,
+                            label=f"{label} (rolling 50)" if first else None)
             loss = m["loss"][sel]
             ok = np.isfinite(loss)
+            negative_loss |= bool(np.any(loss[ok] <= 0))
             ax_loss.plot(step[ok], rolling_mean(loss[ok], 20), color=color, lw=1,
                          label=label if first else None)
-            ax_eps.plot(step, m["epsilon"][sel], color=color, lw=1,
-                        label=label if first else None)
+            third = m["epsilon"][sel] if show_eps else rolling_mean(m["length"][sel], 20)
+            ax_third.plot(step, third, color=color, lw=1, label=label if first else None)
     ax_ret.set_ylabel("episode return")
     ax_ret.set_title(f"{', '.join(labels)}: light = per episode, {len(seeds)} seed(s)")
     ax_ret.legend(loc="best", fontsize=8)
-    ax_loss.set_ylabel("TD loss (rolling 20)")
-    ax_loss.set_yscale("log")
-    ax_eps.set_ylabel("epsilon")
+    names = {"TD" if not pg else "policy" for pg in policy_gradient}
+    ax_loss.set_ylabel(f"{' / '.join(sorted(names))} loss (rolling 20)")
+    ax_loss.set_yscale("linear" if negative_loss else "log")
+    ax_third.set_ylabel("epsilon" if show_eps else "episode length (rolling 20)")
     if panels == 4:
         axes[3].set_ylabel("average max Q,\nheld-out states")
     axes[-1].set_xlabel("environment steps (per seed)")

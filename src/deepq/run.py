@@ -268,7 +268,7 @@ def train(
     run = Run(out, cfg, driver.params(state), driver.info)
     env_steps = driver.env_steps(state)
     summary = {
-        "steps_per_seed": env_steps[0] if len(set(env_steps)) == 1 else env_steps,
+        "steps_per_seed": env_steps if driver.clock_unit == "episodes" else env_steps[0],
         "seeds": cfg.seeds,
         "episodes": episodes,
         "driver": driver.kind,

@@ -96,6 +96,8 @@ def elementwise_loss(delta: jnp.ndarray, kind: str, huber_delta: float = 1.0) ->
 
 def expected_updates(cfg: Config) -> int:
     """How many gradient updates a full run takes (the horizon of a linear lr schedule)."""
+    if cfg.algo == "reinforce":  # one per batch of episodes
+        return cfg.batches
     first = max(-(-cfg.learning_starts // cfg.num_envs) - 1, 0)  # first iteration that trains
     rounds = len(range(first + (-first % cfg.train_freq), cfg.iterations, cfg.train_freq))
     return max(rounds * cfg.gradient_steps, 1)

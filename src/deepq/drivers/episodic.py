@@ -226,11 +226,12 @@ class HostEpisodeDriver(EpisodeClock):
         return _learn(self.agent, learner, batch)
 
     def chunks(self, state: DriverState) -> Iterator[tuple[DriverState, dict[str, np.ndarray]]]:
-        from deepq.envs import make_gymnasium
+        from deepq.envs.pools import LocalEnvs, WorkerEnvs
 
         cfg = self.cfg
-        S, B = cfg.num_seeds, cfg.batch_episodes
-        envs = [make_gymnasium(cfg.env_id) for _ in range(S * B)]
+        n = cfg.num_seeds * cfg.batch_episodes
+        envs = WorkerEnvs(cfg.env_id, n, cfg.env_workers) if cfg.env_workers else \
+            LocalEnvs(cfg.env_id, n)
         try:
             learner, it = state.carry.learner, state.iteration
             while it < cfg.batches:
@@ -245,28 +246,23 @@ class HostEpisodeDriver(EpisodeClock):
                 state = DriverState(Carry(learner), it, 0)
                 yield state, logs
         finally:
-            for env in envs:
-                env.close()
+            envs.close()
 
-    def _play(self, envs: list, learner: Learner, batch_index: int):
+    def _play(self, envs: Any, learner: Learner, batch_index: int):
         """One batch: every env plays one episode from a reset seeded by (seed, batch, env),
         so a resumed run replays the same episodes."""
         cfg, dtype = self.cfg, self.info.obs_dtype
         S, B = cfg.num_seeds, cfg.batch_episodes
         seeds = [s * 1_000_003 + batch_index * B + e for s in cfg.seeds for e in range(B)]
-        obs = np.stack([np.asarray(env.reset(seed=x)[0], dtype) for env, x in zip(envs, seeds)])
+        obs = envs.reset(seeds).astype(dtype)
         alive = np.ones(S * B, bool)
         steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         while alive.any():
             actions, learner = self._act(learner, obs.reshape((S, B) + obs.shape[1:]))
             actions = np.asarray(actions).reshape(S * B)
-            reward = np.zeros(S * B, np.float32)
-            acted_on, was_alive = obs.copy(), alive.copy()
-            for i in np.flatnonzero(alive):
-                o, r, terminated, truncated, _ = envs[i].step(int(actions[i]))
-                obs[i], reward[i] = o, r
-                alive[i] = not (terminated or truncated)
-            steps.append((acted_on, actions, reward, was_alive))
+            next_obs, reward, ended = envs.step(actions, alive)
+            steps.append((obs, actions, reward, alive))
+            obs, alive = next_obs.astype(dtype), alive & ~ended
         return _stack_padded(steps, S, B), learner
 
 
