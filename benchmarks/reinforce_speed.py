@@ -103,17 +103,20 @@ def reference_numpy(env_id: str, episodes: int, seed: int) -> dict:
             "seconds": seconds}
 
 
-def deepq_run(env_id: str, episodes: int, backend: str, seeds: int) -> dict:
+def deepq_run(env_id: str, episodes: int, backend: str, seeds: int, workers: int = 0) -> dict:
     import deepq
     from deepq.config import base_config
 
     cfg = base_config(env_id, None, "reinforce").replace(
         total_episodes=episodes, backend=backend, num_seeds=seeds, gif=False,
-        checkpoint_every=0)
-    out = Path("/tmp/deepq-reinforce-speed") / f"{env_id}-{backend}-{seeds}"
+        checkpoint_every=0, env_workers=workers)
+    out = Path("/tmp/deepq-reinforce-speed") / f"{env_id}-{backend}-{seeds}-{workers}"
     deepq.train(cfg, out, force=True, progress=False, artifacts=False)
     summary = json.loads((out / "summary.json").read_text())
-    return {"tool": f"deepq {summary['driver']}" + (f", {seeds} seeds" if seeds > 1 else ""),
+    tool = f"deepq {summary['driver']}" + (f", {seeds} seeds" if seeds > 1 else "")
+    tool += f", {workers} env workers" if workers else ""
+    tool += ", sparse inputs" if cfg.sparse_inputs else ""
+    return {"tool": tool,
             "episodes": episodes * seeds, "steps": int(sum(summary["steps_per_seed"])),
             "seconds": summary["train_seconds"]}
 
@@ -123,11 +126,15 @@ def main() -> None:
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--episodes", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=10, help="for the jitted driver's row")
+    parser.add_argument("--env-workers", type=int, default=0,
+                        help="also run the host driver with this many env worker processes")
     args = parser.parse_args()
     from deepq.envs import GYMNAX_ENVS
 
     rows = [reference_numpy(args.env, args.episodes, 0),
             deepq_run(args.env, args.episodes, "gymnasium", 1)]
+    if args.env_workers:
+        rows.append(deepq_run(args.env, args.episodes, "gymnasium", 1, args.env_workers))
     if args.env in GYMNAX_ENVS:
         rows += [deepq_run(args.env, args.episodes, "gymnax", 1),
                  deepq_run(args.env, args.episodes, "gymnax", args.seeds)]

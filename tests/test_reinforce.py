@@ -158,3 +158,31 @@ def test_env_workers_change_nothing_but_the_wall_time(tmp_path):
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     m0, m2 = read_metrics(tmp_path / "w0"), read_metrics(tmp_path / "w2")
     assert np.array_equal(m0["return"], m2["return"]) and len(m0["return"]) == 20
+
+
+def test_sparse_rows_and_the_gathering_layer_match_the_dense_product():
+    from deepq.networks import PolicyMLP, SparseRows, sparse_rows
+
+    x = np.array([[0, 1, 0, -1], [0, 0, 0, 0], [1, 1, 1, 1]], np.int8)
+    rows = sparse_rows(x, min_k=4)
+    np.testing.assert_array_equal(rows.index, [[1, 3, 4, 4], [4, 4, 4, 4], [0, 1, 2, 3]])
+    np.testing.assert_array_equal(rows.value, [[1, -1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
+    assert sparse_rows(np.ones((2, 300), np.int8)).index.shape == (2, 512)  # K grows to fit
+    # Difference-frame-like inputs [T=50, B=3, 6400]: same logits, values and gradients.
+    rng = np.random.default_rng(0)
+    frames = (rng.random((50, 3, 6400)) < 0.004) * rng.choice([-1, 1], (50, 3, 6400))
+    frames = frames.astype(np.int8).reshape(150, 6400)
+    net = PolicyMLP((16,), 1, "relu", False, True)
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 6400), jnp.int8))
+    sparse = SparseRows(*map(jnp.asarray, sparse_rows(frames)))
+
+    def total(p, inputs):
+        logits, value = net.apply(p, inputs)
+        return jnp.sum(logits ** 2) + jnp.sum(jnp.sin(value))
+
+    np.testing.assert_allclose(total(params, sparse), total(params, jnp.asarray(frames)),
+                               rtol=1e-5)
+    dense_grad = jax.grad(total)(params, jnp.asarray(frames))
+    sparse_grad = jax.grad(total)(params, sparse)
+    for a, b in zip(jax.tree.leaves(dense_grad), jax.tree.leaves(sparse_grad)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

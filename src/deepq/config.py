@@ -131,6 +131,7 @@ class Config:
     baseline_coef: float = 0.5  # weight of the baseline's squared error in the loss
     use_bias: bool = True  # False: weights only, as Karpathy's policy network
     env_workers: int = 0  # host driver: processes that step the envs (0: this process)
+    sparse_inputs: bool = False  # host driver: the net gets only each obs's non-zeros (exact)
 
     # ------------------------------------------------------------------
     def replace(self, **changes: Any) -> Config:
@@ -586,7 +587,7 @@ PRESETS: dict[str, Preset] = {
                 rmsprop_decay=0.99, rmsprop_eps=1e-5, rmsprop_eps_in_sqrt=False,
                 rmsprop_centered=False, max_grad_norm=0.0, gamma=0.99, batch_episodes=10,
                 standardize_returns="batch", reset_on_reward=True, total_episodes=10_000,
-                checkpoint_every=100, select_every=0, eval_episodes=10,
+                checkpoint_every=100, select_every=0, eval_episodes=10, sparse_inputs=True,
             ),
         ),
     ]

@@ -89,7 +89,7 @@ def sample_actions(key: jax.Array, logits: jnp.ndarray, bernoulli: bool) -> jnp.
 class EpisodeBatch(NamedTuple):
     """`batch_episodes` whole episodes side by side, padded to the longest: [T, B, ...]."""
 
-    obs: jnp.ndarray
+    obs: Any  # [T, B, ...], or networks.SparseRows [T, B, K]
     action: jnp.ndarray  # [T, B] int32
     reward: jnp.ndarray  # [T, B] float32
     mask: jnp.ndarray  # [T, B] bool: the step belongs to its episode (False: padding)
@@ -142,7 +142,7 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
 
     def loss_fn(params: Any, batch: EpisodeBatch):
         T, B = batch.action.shape
-        flat = batch.obs.reshape((T * B,) + batch.obs.shape[2:])
+        flat = jax.tree.map(lambda x: x.reshape((T * B,) + x.shape[2:]), batch.obs)
         logits, value = forward(params, flat)
         mask = batch.mask.reshape(T * B)
         target = returns_to_fit(cfg, batch.reward, batch.mask).reshape(T * B)
