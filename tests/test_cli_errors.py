@@ -46,6 +46,7 @@ def assert_clean_error(proc, *needles):
      ["policy=bernoulli", "3", "policy=softmax"]),
     (["--algo", "reinforce", "--set", "dueling=true"], ["DQN parts", "algo=reinforce"]),
     (["--algo", "reinforce", "--set", "batch_episodes=0"], ["batch_episodes must be a positive"]),
+    (["--algo", "reinforce", "--env", "ALE/Pong-v5"], ["KarpathyPong-v0"]),
     (["--algo", "reinforce", "--set", "standardize_returns=always"],
      ["standardize_returns='always'", "episode"]),
 ])

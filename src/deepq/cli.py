@@ -238,7 +238,7 @@ def _print_start_notes(cfg: Config) -> None:
     from deepq.envs import GYMNAX_ENVS
     from deepq.envs.atari import is_atari, start_notes
 
-    if cfg.env_id not in GYMNAX_ENVS and is_atari(cfg.env_id):
+    if cfg.algo != "reinforce" and cfg.env_id not in GYMNAX_ENVS and is_atari(cfg.env_id):
         for line in start_notes(cfg):
             print(line, flush=True)
 

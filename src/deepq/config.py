@@ -657,7 +657,8 @@ def parse_value(key: str, text: str) -> Any:
     except ValueError:
         kind = type(default).__name__
         hint = " (e.g. 64,64)" if kind == "tuple" else ""
-        raise UserError(f"--set {key}={text}: expected a {kind}{hint}") from None
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise UserError(f"--set {key}={text}: expected {article} {kind}{hint}") from None
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

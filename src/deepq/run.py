@@ -40,6 +40,10 @@ def make_driver(cfg: Config):
     if cfg.algo == "reinforce":
         from deepq.drivers.episodic import HostEpisodeDriver, JittedEpisodeDriver
 
+        if info.atari:
+            raise UserError(f"algo=reinforce does not take ALE ids' DQN preprocessing "
+                            f"({cfg.env_id}): train Pong from pixels with --env KarpathyPong-v0")
+
         return (JittedEpisodeDriver if info.backend == "gymnax" else HostEpisodeDriver)(cfg, info)
     if info.backend == "gymnax":
         from deepq.drivers.jitted import JittedDriver
