@@ -186,3 +186,16 @@ def test_sparse_rows_and_the_gathering_layer_match_the_dense_product():
     sparse_grad = jax.grad(total)(params, sparse)
     for a, b in zip(jax.tree.leaves(dense_grad), jax.tree.leaves(sparse_grad)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_resume_extends_total_episodes(tmp_path):
+    run = tmp_path / "r"
+    run_deepq("train", "--out", str(run), *QUICK, "--set", "total_episodes=30",
+              "--no-artifacts", check=True)
+    run_deepq("train", "--resume", str(run), "--total-episodes", "50", "--quiet",
+              "--no-artifacts", check=True)
+    m = read_metrics(run)
+    assert np.array_equal(m["episode"], np.arange(1, 51))
+    assert json.loads((run / "config.json").read_text())["config"]["total_episodes"] == 50
+    proc = run_deepq("train", "--resume", str(run), "--set", "gamma=0.9", "--quiet")
+    assert proc.returncode == 2 and "--total-episodes" in proc.stderr

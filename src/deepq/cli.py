@@ -216,13 +216,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
             raise UserError("--resume RUN continues RUN in place: drop --out")
-        fixed = _hyperparameters_given(args)
+        fixed = [k for k in _hyperparameters_given(args) if k != "total_episodes"]
         if fixed:
             raise UserError(f"--resume uses the run's own config; cannot change {fixed[0]} "
-                            "(only --total-steps may extend it)")
+                            "(only --total-steps, or --total-episodes, may extend it)")
         _print_start_notes(read_config(Path(args.resume)))
+        episodes = args.hp_total_episodes and parse_value("total_episodes",
+                                                          args.hp_total_episodes)
         run = train(out=args.resume, resume=True, progress=not args.quiet,
-                    total_steps=args.total_steps, artifacts=not args.no_artifacts)
+                    total_steps=args.total_steps, total_episodes=episodes or None,
+                    artifacts=not args.no_artifacts)
     else:
         cfg = config_from_args(args, presets[0], algos[0])
         out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"

@@ -179,11 +179,13 @@ def train(
     progress: bool = True,
     preset: str | None = None,
     total_steps: int | None = None,
+    total_episodes: int | None = None,
     artifacts: bool = True,
 ) -> Run:
     """Train (or resume) a run in `out`; returns the finished `Run`.
 
-    With resume=True the config is the run dir's own; `total_steps` may extend it.
+    With resume=True the config is the run dir's own; `total_steps` (`total_episodes` for
+    reinforce) may extend it.
     """
     from deepq.qtrace import QTrace, heldout_states
     from deepq.report import MetricsWriter
@@ -194,6 +196,8 @@ def train(
         cfg = read_config(out)
         if total_steps is not None:
             cfg = cfg.replace(total_steps=total_steps).validated()
+        if total_episodes is not None:
+            cfg = cfg.replace(total_episodes=total_episodes).validated()
         doc = json.loads((out / CONFIG_FILE).read_text())
         preset = doc.get("preset")
         driver = make_driver(cfg)
