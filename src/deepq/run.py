@@ -424,7 +424,9 @@ class Run:
         from deepq.envs import make_gymnasium
         from deepq.report import write_video
 
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # pygame renders; no sound card here
+        # pygame renders off screen: no sound card or display needed (and no SDL warning)
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         out = Path(out)
         if out.suffix.lower() not in (".gif", ".mp4"):
             raise UserError(f"--out {out}: the video must end in .gif or .mp4")

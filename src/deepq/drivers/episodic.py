@@ -253,10 +253,12 @@ class HostEpisodeDriver(EpisodeClock):
 
     def _play(self, envs: Any, learner: Learner, batch_index: int):
         """One batch: every env plays one episode from a reset seeded by (seed, batch, env),
-        so a resumed run replays the same episodes."""
+        so a resumed run replays the same episodes. The env seeds are hashes of that triple
+        (numpy's SeedSequence): they never line up with evaluation's seeds."""
         cfg, dtype = self.cfg, self.info.obs_dtype
         S, B = cfg.num_seeds, cfg.batch_episodes
-        seeds = [s * 1_000_003 + batch_index * B + e for s in cfg.seeds for e in range(B)]
+        seeds = [int(np.random.SeedSequence([s, batch_index, e]).generate_state(1)[0])
+                 for s in cfg.seeds for e in range(B)]
         obs = envs.reset(seeds).astype(dtype)
         alive = np.ones(S * B, bool)
         keys = self._split(learner.key)  # [S, 2, key]: the learner's next key, the batch's
