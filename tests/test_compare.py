@@ -71,7 +71,8 @@ def test_grid_trains_each_preset_compares_and_resumes(tmp_path):
     args = ["train", "--preset", "dqn,dueling", "--seeds", "2", "--total-steps", "1000",
             "--out", str(grid), *TINY, "--set", "qtrace_states=16"]
     proc = run_deepq(*args, check=True)
-    assert "| dqn | 2 | 1,000 |" in proc.stdout and "| dueling | 2 | 1,000 |" in proc.stdout
+    assert "| dqn | 2 | 1,000 env steps |" in proc.stdout
+    assert "| dueling | 2 | 1,000 env steps |" in proc.stdout
     doc = json.loads((grid / "compare.json").read_text())
     rows = doc["envs"]["CartPole-v1"]
     assert [r["label"] for r in rows] == ["dqn", "dueling"]

@@ -199,3 +199,30 @@ def test_resume_extends_total_episodes(tmp_path):
     assert json.loads((run / "config.json").read_text())["config"]["total_episodes"] == 50
     proc = run_deepq("train", "--resume", str(run), "--set", "gamma=0.9", "--quiet")
     assert proc.returncode == 2 and "--total-episodes" in proc.stderr
+
+
+def test_compare_pools_reinforce_runs_over_episodes(tmp_path):
+    for first in (0, 2):
+        run_deepq("train", "--out", str(tmp_path / f"pg{first}"), *QUICK, "--seed", str(first),
+                  "--seeds", "2", "--set", "total_episodes=40", check=True)
+    proc = run_deepq("compare", str(tmp_path / "pg0"), str(tmp_path / "pg2"), "--labels",
+                     "pg,pg", "--out", str(tmp_path / "cmp"), "--reps", "200", "--points", "4",
+                     check=True)
+    row = json.loads((tmp_path / "cmp" / "compare.json").read_text())["envs"]["CartPole-v1"][0]
+    assert row["seeds"] == [0, 1, 2, 3] and row["unit"] == "episodes"
+    assert row["episodes_per_seed"] == 40 and row["curve_steps"] == [10.0, 20.0, 30.0, 40.0]
+    assert "40 episodes" in proc.stdout
+    # The curve's first point: the IQM over the 4 seeds of their episodes 1-10's mean return.
+    firsts = []
+    for run, seeds in (("pg0", (0, 1)), ("pg2", (2, 3))):
+        m = read_metrics(tmp_path / run)
+        firsts += [m["return"][(m["seed"] == s) & (m["episode"] <= 10)].mean() for s in seeds]
+    middle = np.sort(firsts)[1:3]  # the IQM of 4 values: the mean of the middle two
+    assert row["curve_iqm"][0] == pytest.approx(middle.mean())
+    dqn = tmp_path / "dqn"
+    run_deepq("train", "--out", str(dqn), "--set", "hidden_sizes=32", "--total-steps", "2000",
+              "--set", "learning_starts=200", "--set", "select_every=0", "--set", "gif=false",
+              "--set", "eval_episodes=5", "--quiet", check=True)
+    mixed = run_deepq("compare", str(tmp_path / "pg0"), str(dqn), "--out", str(tmp_path / "m"))
+    assert mixed.returncode == 2 and "compare them separately" in mixed.stderr
+    assert len(mixed.stderr.strip().splitlines()) == 1

@@ -35,11 +35,12 @@ class Scores:
     label: str
     env_id: str
     seeds: list[int]
-    steps: int  # env steps per seed the run was configured for (reinforce: reached)
+    steps: int  # the run's budget per seed, in `unit`
     final: np.ndarray  # [S]
     final_source: str
-    curve_steps: np.ndarray  # [P]
+    curve_steps: np.ndarray  # [P], in `unit`
     curve: np.ndarray  # [S, P]
+    unit: str = "steps"  # env steps; "episodes" for REINFORCE, whose budget is episodes
 
 
 def run_scores(run_dir: Path, label: str | None = None, points: int = 20) -> Scores:
@@ -54,10 +55,12 @@ def run_scores(run_dir: Path, label: str | None = None, points: int = 20) -> Sco
         if not np.any(metrics["seed"] == seed):
             raise UserError(f"{run_dir}: seed {seed} has no finished episode yet; train it "
                             "longer before comparing")
-    # REINFORCE's budget is episodes: its curve spans the env steps its seeds reached.
-    horizon = int(metrics["env_step"].max()) if cfg.algo == "reinforce" else cfg.total_steps
+    # REINFORCE's budget is episodes, and its seeds' env steps differ: its curves count
+    # episodes, so that runs of one method can pool their seeds.
+    unit, column = ("episodes", "episode") if cfg.algo == "reinforce" else ("steps", "env_step")
+    horizon = cfg.total_episodes if cfg.algo == "reinforce" else cfg.total_steps
     grid = np.linspace(horizon / points, horizon, points)
-    curve = np.stack([_windowed_means(metrics, seed, grid) for seed in seeds])
+    curve = np.stack([_windowed_means(metrics, seed, grid, column) for seed in seeds])
     eval_path = run_dir / EVAL_FILE
     if eval_path.exists():
         doc = json.loads(eval_path.read_text())
@@ -67,12 +70,14 @@ def run_scores(run_dir: Path, label: str | None = None, points: int = 20) -> Sco
         final = np.array([metrics["return"][metrics["seed"] == s][-LAST_EPISODES:].mean()
                           for s in seeds])
         source = f"last {LAST_EPISODES} training episodes"
-    return Scores(label or run_dir.name, cfg.env_id, seeds, horizon, final, source, grid, curve)
+    return Scores(label or run_dir.name, cfg.env_id, seeds, horizon, final, source, grid, curve,
+                  unit)
 
 
-def _windowed_means(metrics: dict[str, np.ndarray], seed: int, grid: np.ndarray) -> np.ndarray:
+def _windowed_means(metrics: dict[str, np.ndarray], seed: int, grid: np.ndarray,
+                    column: str = "env_step") -> np.ndarray:
     sel = metrics["seed"] == seed
-    steps, returns = metrics["env_step"][sel], metrics["return"][sel]
+    steps, returns = metrics[column][sel], metrics["return"][sel]
     out = np.empty(len(grid))
     lo = 0.0
     previous = returns[0]  # before any window has an episode: the first episode's return
@@ -94,12 +99,13 @@ def merge(scores: list[Scores]) -> list[Scores]:
             merged[key] = s
             continue
         m = merged[key]
-        if set(m.seeds) & set(s.seeds) or m.steps != s.steps or m.final_source != s.final_source:
+        if set(m.seeds) & set(s.seeds) or (m.steps, m.unit) != (s.steps, s.unit) \
+                or m.final_source != s.final_source:
             raise UserError(f"two runs are both labelled {s.label!r} on {s.env_id} but share "
                             "seeds or differ in steps or scoring: name them apart with --labels")
         merged[key] = Scores(m.label, m.env_id, m.seeds + s.seeds, m.steps,
                              np.concatenate([m.final, s.final]), m.final_source, m.curve_steps,
-                             np.concatenate([m.curve, s.curve]))
+                             np.concatenate([m.curve, s.curve]), m.unit)
     return list(merged.values())
 
 
@@ -148,6 +154,9 @@ def compare(run_dirs: list[Path], out_dir: Path, labels: list[str] | None = None
     result = {"reps": reps, "confidence": 0.95, "envs": {}}
     for env_id in dict.fromkeys(s.env_id for s in scores):
         group = [s for s in scores if s.env_id == env_id]
+        if len({s.unit for s in group}) > 1:
+            raise UserError(f"{env_id}: REINFORCE runs count episodes and DQN runs env steps, "
+                            "so their curves share no axis: compare them separately")
         final_pe, final_ci = interval_estimates({s.label: s.final[:, None] for s in group},
                                                 reps, seed)
         curve_pe, curve_ci = curve_estimates({s.label: s.curve[:, None, :] for s in group},
@@ -155,7 +164,8 @@ def compare(run_dirs: list[Path], out_dir: Path, labels: list[str] | None = None
         result["envs"][env_id] = [{
             "label": s.label,
             "seeds": s.seeds,
-            "steps_per_seed": s.steps,
+            f"{s.unit}_per_seed": s.steps,
+            "unit": s.unit,
             "final_source": s.final_source,
             "final_per_seed": s.final.tolist(),
             "iqm": float(final_pe[s.label][0]),
@@ -180,12 +190,13 @@ def table(result: dict) -> str:
     lines = []
     for env_id, rows in result["envs"].items():
         lines += [f"### {env_id}", "",
-                  "| method | seeds | env steps per seed | final score from | IQM [95% CI] "
+                  "| method | seeds | budget per seed | final score from | IQM [95% CI] "
                   "| mean [95% CI] |",
                   "|---|---|---|---|---|---|"]
         for r in rows:
             lines.append(
-                f"| {r['label']} | {len(r['seeds'])} | {r['steps_per_seed']:,} | "
+                f"| {r['label']} | {len(r['seeds'])} | {r[r['unit'] + '_per_seed']:,} "
+                f"{'env steps' if r['unit'] == 'steps' else 'episodes'} | "
                 f"{r['final_source']} | {_with_ci(r['iqm'], r['iqm_ci'])} | "
                 f"{_with_ci(r['mean'], r['mean_ci'])} |")
         lines.append("")
@@ -228,7 +239,8 @@ def plot(result: dict, out: Path) -> Path:
                            fontsize=9)
         ax_final.grid(axis="x", alpha=0.3)
         ax_curve.set_title(f"{env_id}: training return, IQM over seeds, 95% CI", fontsize=9)
-        ax_curve.set_xlabel("environment steps (per seed)")
+        ax_curve.set_xlabel("environment steps (per seed)" if rows[0]["unit"] == "steps"
+                            else "episodes (per seed)")
         ax_curve.legend(fontsize=8)
         ax_curve.grid(alpha=0.3)
     fig.tight_layout()
