@@ -1,6 +1,8 @@
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,3 +22,18 @@ def run_deepq(*args: str, timeout: float = 300, check: bool = False) -> subproce
         raise AssertionError(f"deepq {' '.join(args)} failed:\n{proc.stderr}")
     return proc
 
+
+
+def kill_after_first_checkpoint(out: Path, *args: str) -> list[Path]:
+    """Start `deepq train --out OUT ARGS`, SIGKILL it as soon as a checkpoint exists and
+    return the checkpoints it left."""
+    from deepq import checkpoint
+
+    proc = subprocess.Popen([*DEEPQ, "train", "--out", str(out), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not checkpoint.list_checkpoints(out) and time.time() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return checkpoint.list_checkpoints(out)

@@ -1,10 +1,6 @@
 """REINFORCE end to end: the agent's update by hand, both drivers, resume, the CLI."""
 
 import json
-import os
-import signal
-import subprocess
-import time
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +12,7 @@ from deepq.agents import make_agent
 from deepq.agents.reinforce import EpisodeBatch, returns_to_fit
 from deepq.config import PRESETS, Config, base_config
 from deepq.report import read_metrics, running_reward
-from tests.helpers import DEEPQ, ROOT, run_deepq
+from tests.helpers import kill_after_first_checkpoint, run_deepq
 
 QUICK = ["--algo", "reinforce", "--set", "hidden_sizes=32", "--set", "eval_episodes=5",
          "--set", "gif=false", "--quiet"]
@@ -104,15 +100,7 @@ def test_killed_run_resumes_bit_identical(tmp_path, backend, episodes):
             "--set", "checkpoint_every=100", "--no-artifacts"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run_deepq("train", "--out", str(straight), *args, check=True)
-    proc = subprocess.Popen([*DEEPQ, "train", "--out", str(killed), *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ))
-    deadline = time.time() + 240
-    while not checkpoint.list_checkpoints(killed) and time.time() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    kept = checkpoint.list_checkpoints(killed)
+    kept = kill_after_first_checkpoint(killed, *args)
     assert kept and int(kept[-1].stem.split("_")[1]) < episodes, "no cut before the end"
     run_deepq("train", "--resume", str(killed), "--quiet", "--no-artifacts", check=True)
     a = jax.tree.leaves(checkpoint.read_raw(checkpoint.latest(straight))["state"])

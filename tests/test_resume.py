@@ -1,9 +1,5 @@
 """Checkpoints round-trip, and a run killed mid-way then resumed ends bit-identical."""
 
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import jax
@@ -13,7 +9,7 @@ import pytest
 
 from deepq import checkpoint
 from deepq.errors import UserError
-from tests.helpers import DEEPQ, ROOT, TINY, run_deepq
+from tests.helpers import TINY, kill_after_first_checkpoint, run_deepq
 
 # Selection every 1000 steps: the kept params and their score resume exactly too.
 RUN_ARGS = [*TINY, "--total-steps", "30000", "--set", "checkpoint_every=500", "--no-artifacts",
@@ -51,14 +47,7 @@ def test_killed_run_resumes_bit_identical(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run_deepq("train", "--out", str(straight), *RUN_ARGS, check=True)
 
-    proc = subprocess.Popen([*DEEPQ, "train", "--out", str(killed), *RUN_ARGS], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not checkpoint.list_checkpoints(killed) and time.time() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    kept = checkpoint.list_checkpoints(killed)
+    kept = kill_after_first_checkpoint(killed, *RUN_ARGS)
     assert kept, "no checkpoint was written before the kill"
     cut = int(kept[-1].stem.split("_")[1])
     assert cut < 30000, "the run finished before it was killed; the test proves nothing"

@@ -309,6 +309,16 @@ RAINBOW_PARTS = dict(double_dqn=True, dueling=True, n_step=3, **NOISY, **C51, **
 WIDE_SUPPORT = {part: dict(v_min=-100.0, v_max=100.0)
                 for part in ("CartPole", "Acrobot", "MountainCar", "MinAtar")}
 
+# Karpathy's pg-pong.py (2016), shared by the REINFORCE presets: 200 ReLU units without
+# biases, RMSProp decay 0.99 with eps 1e-5 outside the root, no gradient clipping, gamma
+# 0.99, batches of 10 episodes, returns standardised over the batch (the choice), a
+# checkpoint every 100 episodes.
+KARPATHY = dict(algo="reinforce", network="mlp", hidden_sizes=(200,), activation="relu",
+                use_bias=False, optimizer="rmsprop", rmsprop_decay=0.99, rmsprop_eps=1e-5,
+                rmsprop_eps_in_sqrt=False, rmsprop_centered=False, max_grad_norm=0.0,
+                gamma=0.99, batch_episodes=10, standardize_returns="batch",
+                checkpoint_every=100, select_every=0)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -558,15 +568,8 @@ PRESETS: dict[str, Preset] = {
             "seeds of 10 below 475 after 1,000 or 2,000 episodes, its policy still "
             "swinging; annealed, 20 of 20 seeds (0-19) score at least 482).",
             "CartPole-v1",
-            dict(
-                algo="reinforce", network="mlp", hidden_sizes=(200,), activation="relu",
-                use_bias=False, policy="softmax", optimizer="rmsprop", learning_rate=3e-3,
-                lr_schedule="linear",
-                rmsprop_decay=0.99, rmsprop_eps=1e-5, rmsprop_eps_in_sqrt=False,
-                rmsprop_centered=False, max_grad_norm=0.0, gamma=0.99, batch_episodes=10,
-                standardize_returns="batch", reset_on_reward=False, total_episodes=1_000,
-                checkpoint_every=100, select_every=0, eval_episodes=100,
-            ),
+            dict(KARPATHY, policy="softmax", learning_rate=3e-3, lr_schedule="linear",
+                 reset_on_reward=False, total_episodes=1_000, eval_episodes=100),
         ),
         Preset(
             "karpathy-pong",
@@ -581,14 +584,8 @@ PRESETS: dict[str, Preset] = {
             "every 10 episodes, a checkpoint every 100. Karpathy's agent beat the built-in "
             "AI after ~8,000 episodes (3 nights on a laptop).",
             "KarpathyPong-v0",
-            dict(
-                algo="reinforce", network="mlp", hidden_sizes=(200,), activation="relu",
-                use_bias=False, policy="bernoulli", optimizer="rmsprop", learning_rate=1e-4,
-                rmsprop_decay=0.99, rmsprop_eps=1e-5, rmsprop_eps_in_sqrt=False,
-                rmsprop_centered=False, max_grad_norm=0.0, gamma=0.99, batch_episodes=10,
-                standardize_returns="batch", reset_on_reward=True, total_episodes=10_000,
-                checkpoint_every=100, select_every=0, eval_episodes=10, sparse_inputs=True,
-            ),
+            dict(KARPATHY, policy="bernoulli", learning_rate=1e-4, reset_on_reward=True,
+                 total_episodes=10_000, eval_episodes=10, sparse_inputs=True),
         ),
     ]
 }

@@ -82,10 +82,8 @@ class MetricsWriter:
         for row in rows:
             self._csv.writerow({k: _fmt(row[k]) for k in COLUMNS})
             self._pending[row["seed"]].append(row)
-            last = self._running[row["seed"]]
-            self._running[row["seed"]] = row["return"] if last is None else (
-                RUNNING_DECAY * last + (1 - RUNNING_DECAY) * row["return"])
-            row["running_reward"] = self._running[row["seed"]]
+            running = next_running_reward(self._running[row["seed"]], row["return"])
+            self._running[row["seed"]] = row["running_reward"] = running
         self._file.flush()
         for seed, pending in self._pending.items():
             while pending:
@@ -124,14 +122,19 @@ class MetricsWriter:
 RUNNING_DECAY = 0.99  # Karpathy's pg-pong.py: running_reward * 0.99 + reward_sum * 0.01
 
 
+def next_running_reward(last: float | None, episode_return: float,
+                        decay: float = RUNNING_DECAY) -> float:
+    """Karpathy's running reward after one more episode: its return if it is the first,
+    else decay * last + (1 - decay) * return."""
+    return episode_return if last is None else decay * last + (1 - decay) * episode_return
+
+
 def running_reward(returns: np.ndarray, decay: float = RUNNING_DECAY) -> np.ndarray:
-    """Karpathy's running reward after each episode: the first return, then
-    r_k = decay r_(k-1) + (1 - decay) return_k."""
+    """The running reward after each episode (`next_running_reward` along `returns`)."""
     out = np.empty(len(returns), np.float64)
     value = None
     for i, x in enumerate(np.asarray(returns, np.float64)):
-        value = x if value is None else decay * value + (1 - decay) * x
-        out[i] = value
+        value = out[i] = next_running_reward(value, x, decay)
     return out
 
 

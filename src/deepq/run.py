@@ -204,7 +204,7 @@ def train(
         template = driver.initial_state()
         state, meta = checkpoint.restore(checkpoint.latest(out), template)
         state = type(state)(state.carry, int(meta["iteration"]), int(meta["fill_start"]))
-        if not meta.get("has_replay", True) and hasattr(state.carry.learner, "replay"):
+        if not meta.get("has_replay", True):
             state = state._replace(fill_start=state.iteration)
         episodes = [int(x) for x in meta["episodes"]]
         _check_writable(out)

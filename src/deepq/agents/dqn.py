@@ -94,6 +94,14 @@ def elementwise_loss(delta: jnp.ndarray, kind: str, huber_delta: float = 1.0) ->
     raise ValueError(kind)
 
 
+def epsilon_mix(k_explore: jax.Array, k_random: jax.Array, actions: jnp.ndarray,
+                epsilon: jnp.ndarray, num_actions: int) -> jnp.ndarray:
+    """`actions`, each replaced by a uniform action with probability epsilon."""
+    random = jax.random.randint(k_random, actions.shape, 0, num_actions)
+    explore = jax.random.uniform(k_explore, actions.shape) < epsilon
+    return jnp.where(explore, random, actions).astype(jnp.int32)
+
+
 def expected_updates(cfg: Config) -> int:
     """How many gradient updates a full run takes (the horizon of a linear lr schedule)."""
     if cfg.algo == "reinforce":  # one per batch of episodes
@@ -164,9 +172,7 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
             policy = jax.random.categorical(k_policy, q / cfg.temperature, axis=-1)
         else:
             policy = jnp.argmax(q, axis=-1)
-        random = jax.random.randint(k_random, policy.shape, 0, num_actions)
-        explore = jax.random.uniform(k_explore, policy.shape) < epsilon
-        return jnp.where(explore, random, policy).astype(jnp.int32)
+        return epsilon_mix(k_explore, k_random, policy, epsilon, num_actions)
 
     def loss_fn(params: Any, target_params: Any, batch: Batch, key: jax.Array):
         # Online, target and (Double DQN) action-selection passes: independent noise.

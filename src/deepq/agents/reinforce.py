@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from deepq.agents.dqn import Agent, AgentState, make_optimizer
+from deepq.agents.dqn import Agent, AgentState, epsilon_mix, make_optimizer
 from deepq.config import Config
 from deepq.errors import UserError
 from deepq.networks import PolicyMLP
@@ -129,9 +129,7 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
         """a ~ pi(. | s); with probability epsilon a uniform action instead."""
         k_policy, k_explore, k_random = jax.random.split(key, 3)
         actions = sample_actions(k_policy, forward(params, obs)[0], bernoulli)
-        random = jax.random.randint(k_random, actions.shape, 0, num_actions)
-        explore = jax.random.uniform(k_explore, actions.shape) < epsilon
-        return jnp.where(explore, random, actions).astype(jnp.int32)
+        return epsilon_mix(k_explore, k_random, actions, epsilon, num_actions)
 
     def log_probs(params: Any, obs: jnp.ndarray) -> jnp.ndarray:
         """log pi(a | s) of every action [B, A] (the Agent's `q_values` slot)."""
