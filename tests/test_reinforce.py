@@ -185,6 +185,10 @@ def test_resume_extends_total_episodes(tmp_path):
     m = read_metrics(run)
     assert np.array_equal(m["episode"], np.arange(1, 51))
     assert json.loads((run / "config.json").read_text())["config"]["total_episodes"] == 50
+    # --set total_episodes=N extends it too (it used to be accepted and ignored).
+    run_deepq("train", "--resume", str(run), "--set", "total_episodes=60", "--quiet",
+              "--no-artifacts", check=True)
+    assert np.array_equal(read_metrics(run)["episode"], np.arange(1, 61))
     proc = run_deepq("train", "--resume", str(run), "--set", "gamma=0.9", "--quiet")
     assert proc.returncode == 2 and "--total-episodes" in proc.stderr
 

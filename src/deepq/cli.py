@@ -159,10 +159,7 @@ def config_from_args(args: argparse.Namespace, preset: str | None = None,
     """The config of `args`, with `preset` and `algo` (one member of a grid) in place of
     the flags' values."""
     cfg = base_config(args.env, preset, algo)
-    changes = parse_overrides(args.set)
-    for key, value in vars(args).items():
-        if key.startswith("hp_") and value is not None:
-            changes[key[3:]] = parse_value(key[3:], value)
+    changes = _overrides(args)
     direct = {"env": args.env, "algo": algo, "seed": args.seed, "seeds": args.seeds,
               "total_steps": args.total_steps, "backend": args.backend}
     for flag, value in direct.items():
@@ -172,6 +169,15 @@ def config_from_args(args: argparse.Namespace, preset: str | None = None,
         return cfg.replace(**changes).validated()
     except TypeError as exc:  # e.g. a wrongly typed --set value
         raise UserError(str(exc)) from None
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """The hyperparameters `--set key=value` and the dedicated flags give, parsed."""
+    changes = parse_overrides(args.set)
+    for key, value in vars(args).items():
+        if key.startswith("hp_") and value is not None:
+            changes[key[3:]] = parse_value(key[3:], value)
+    return changes
 
 
 def _hyperparameters_given(args: argparse.Namespace) -> list[str]:
@@ -221,10 +227,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"--resume uses the run's own config; cannot change {fixed[0]} "
                             "(only --total-steps, or --total-episodes, may extend it)")
         _print_start_notes(read_config(Path(args.resume)))
-        episodes = args.hp_total_episodes and parse_value("total_episodes",
-                                                          args.hp_total_episodes)
         run = train(out=args.resume, resume=True, progress=not args.quiet,
-                    total_steps=args.total_steps, total_episodes=episodes or None,
+                    total_steps=args.total_steps,
+                    total_episodes=_overrides(args).get("total_episodes"),
                     artifacts=not args.no_artifacts)
     else:
         cfg = config_from_args(args, presets[0], algos[0])
