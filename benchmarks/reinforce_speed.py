@@ -107,9 +107,10 @@ def deepq_run(env_id: str, episodes: int, backend: str, seeds: int, workers: int
     import deepq
     from deepq.config import base_config
 
+    # baseline=False: the same estimator as the numpy loop (the CartPole preset adds one).
     cfg = base_config(env_id, None, "reinforce").replace(
         total_episodes=episodes, backend=backend, num_seeds=seeds, gif=False,
-        checkpoint_every=0, env_workers=workers)
+        checkpoint_every=0, env_workers=workers, baseline=False)
     out = Path("/tmp/deepq-reinforce-speed") / f"{env_id}-{backend}-{seeds}-{workers}"
     deepq.train(cfg, out, force=True, progress=False, artifacts=False)
     summary = json.loads((out / "summary.json").read_text())
