@@ -27,6 +27,7 @@ def assert_clean_error(proc, *needles):
     (["--total-steps", "500", "--set", "learning_starts=1000"], ["never learn"]),
     (["--set", "gamma"], ["malformed override", "key=value"]),
     (["--set", "learning_rate=fast"], ["expected a float"]),
+    (["--set", "double_dqn=maybe"], ["double_dqn=maybe", "expected a bool (true or false)"]),
     (["--set", "no_such_knob=1"], ["unknown hyperparameter"]),
     (["--seeds", "0"], ["num_seeds must be a positive"]),
     (["--backend", "gymnax", "--env", "LunarLander-v3"], ["LunarLander-v3"]),

@@ -656,7 +656,7 @@ def parse_value(key: str, text: str) -> Any:
         return text
     except ValueError:
         kind = type(default).__name__
-        hint = " (e.g. 64,64)" if kind == "tuple" else ""
+        hint = {"tuple": " (e.g. 64,64)", "bool": " (true or false)"}.get(kind, "")
         article = "an" if kind[0] in "aeiou" else "a"
         raise UserError(f"--set {key}={text}: expected {article} {kind}{hint}") from None
 
