@@ -1,8 +1,10 @@
 """Karpathy's Pong from pixels: how far a REINFORCE run got, next to the post's numbers.
 
     .venv/bin/python benchmarks/pong_results.py runs/pong
+    .venv/bin/python benchmarks/pong_results.py runs/pong-episode --name pong_karpathy_episode
 
-Reads the run's metrics.csv and writes benchmarks/results/pong_karpathy.{md,json,png}:
+Reads the run's metrics.csv and writes benchmarks/results/NAME.{md,json,png} (NAME:
+`--name`, pong_karpathy by default):
 the running reward (Karpathy's EMA 0.99 of episode returns) and the mean return with a 95%
 t-interval over each block of 500 episodes, with the block's mean episode length and the
 share of its games in which the agent scored at least once (both grow as it learns to
@@ -71,7 +73,11 @@ def plot(run: Path, out: Path) -> None:
     ax.axhline(0, color="k", lw=0.8, ls="--", label="beats the built-in AI")
     ax.set_xlabel("episode (a game to 21 points)")
     ax.set_ylabel("return")
-    ax.set_title("KarpathyPong-v0, REINFORCE, karpathy-pong preset, 1 seed")
+    from deepq.run import read_config
+
+    standardize = read_config(run).standardize_returns
+    ax.set_title(f"KarpathyPong-v0, REINFORCE (karpathy-pong), 1 seed, returns "
+                 f"standardised per {standardize}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -82,12 +88,13 @@ def plot(run: Path, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
+    parser.add_argument("--name", default="pong_karpathy", help="results file name")
     args = parser.parse_args()
     doc = summarize(args.run)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
-    (results / "pong_karpathy.json").write_text(json.dumps(doc, indent=2) + "\n")
-    plot(args.run, results / "pong_karpathy.png")
+    (results / f"{args.name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    plot(args.run, results / f"{args.name}.png")
     lines = [f"Karpathy's Pong from pixels, 1 seed, {doc['episodes']:,} episodes, "
              f"{doc['env_steps']:,} env steps, {doc['training_hours']:.2f} h of training "
              f"({doc['measured']}, benchmarks/pong_results.py)", "",
@@ -99,7 +106,7 @@ def main() -> None:
         lines.append(f"| {b['episodes'][0]}-{b['episodes'][1]} | {b['mean']:.2f} "
                      f"[{lo:.2f}, {hi:.2f}] | {b['running_reward_at_end']:.2f} "
                      f"| {b['mean_length']:,.0f} | {b['scored_share']:.0%} |")
-    (results / "pong_karpathy.md").write_text("\n".join(lines) + "\n")
+    (results / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
