@@ -241,9 +241,9 @@ class PatchConv(nn.Module):
     """A VALID, strided 2-D convolution computed as image patches times a dense kernel.
 
     The same layer as `nn.Conv` (kernel [k*k*C_in, C_out], LeCun-normal init over the same
-    fan-in), written out because XLA's CPU convolution is slow at these sizes: one MinAtar
-    DQN update takes 1.07 ms this way against 2.55 ms with `nn.Conv`
-    (benchmarks/conv_micro.py).
+    fan-in), written out because XLA's CPU convolution is slow at these sizes: a whole DQN
+    update is 4-5x faster this way than with `nn.Conv` for the MinAtar net and 11x for the
+    Nature net (benchmarks/conv_micro.py).
     """
 
     features: int
@@ -281,10 +281,10 @@ class ConvQNet(nn.Module):
         return q_head(x.reshape((x.shape[0], -1)), self.num_actions, self.hidden, **self.head)
 
 
-# Every conv is a PatchConv. Measured on the 2-core CPU against XLA's conv (nn.Conv): 2.4x
-# faster for MinAtar's 10x10 input (1.07 vs 2.55 ms an update, benchmarks/update_micro.py);
-# on 84x84 pixels even for one network (Nature net 33-34 ms an update), but vmapped over
-# seeds, as the drivers run it, XLA's conv becomes a grouped conv 4.5x slower (295 vs 65 ms).
+# Every conv is a PatchConv. A whole DQN update against the same net with XLA's conv
+# (nn.Conv), on the 2-core CPU (benchmarks/conv_micro.py, results/conv_micro.md): 5.1x
+# faster for MinAtar's 10x10 input and 10.9x for the Nature net on 84x84 pixels, one seed;
+# vmapped over 2 seeds, as `--seeds` runs a block, 4.0x and 17.9x.
 CONV_NETS = {
     # Young & Tian 2019 (MinAtar): 16 3x3 filters, stride 1 -> 128 units.
     "minatar_cnn": dict(convs=((16, 3, 1),), hidden=128),

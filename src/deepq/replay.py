@@ -1,8 +1,9 @@
 """Fixed-capacity uniform replay as a pure ring buffer over a pytree of arrays.
 
-Written by hand rather than with flashbax's item buffer: it is the same ring, but a
-uniform sample here is one gather (benchmarks/replay_micro.py measures both), and the
-buffer's fill level stays a plain integer the drivers can reason about.
+Written by hand rather than with flashbax's item buffer: it is the same ring at the same
+speed (add + sample of a MinAtar transition, 13.8 against 14.6 us here,
+benchmarks/replay_micro.py), and here the buffer's fill level and slot arithmetic stay plain
+integers that n-step windows and the prioritized sum tree index into.
 """
 
 from __future__ import annotations
