@@ -567,7 +567,7 @@ PRESETS: dict[str, Preset] = {
             "1992's REINFORCE with a baseline; pg-pong.py has none). Tuned on CartPole-v1: a "
             "constant 1e-4 scores ~53 after 1,000 episodes; a constant 3e-3 leaves 1 or 2 "
             "seeds of 10 below 475, its policy still swinging; annealed without a baseline, "
-            "24 of the seeds 20-49 reach 475 (mean 469); with the baseline 30 of 30, and 50 "
+            "24 of the 30 seeds 20-49 reach 475 (mean 469); with the baseline 30 of 30, and 50 "
             "of 50 on the held-out seeds 50-99 (min 486).",
             "CartPole-v1",
             dict(KARPATHY, policy="softmax", learning_rate=3e-3, lr_schedule="linear",
