@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from timing import best_seconds
 
 from deepq.networks import CONV_NETS, ConvQNet
 
@@ -85,13 +85,7 @@ def time_update(net, shape, dtype, seeds: int, updates: int) -> float:
     def run(state):
         return jax.lax.fori_loop(0, updates, lambda _, s: step(s, batch), state)
 
-    jax.block_until_ready(run(state))
-    best = float("inf")
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        jax.block_until_ready(run(state))
-        best = min(best, time.perf_counter() - start)
-    return best / updates * 1e3
+    return best_seconds(run, state, REPEATS) / updates * 1e3
 
 
 def main() -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import platform
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from timing import best_seconds
 
 from deepq import replay
 
@@ -40,13 +40,8 @@ def item(i: jnp.ndarray) -> replay.Transition:
 
 
 def timed(run, state) -> float:
-    jax.block_until_ready(run(state))
-    best = float("inf")
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        jax.block_until_ready(run(state))
-        best = min(best, time.perf_counter() - start)
-    return best / STEPS * 1e6
+    """Microseconds per step of the fastest run."""
+    return best_seconds(run, state, REPEATS) / STEPS * 1e6
 
 
 def deepq_ring() -> float:
