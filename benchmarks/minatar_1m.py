@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/minatar_1m.py                 # 1M steps, 1 run
     .venv/bin/python benchmarks/minatar_1m.py --steps 200000  # a shorter check
+    .venv/bin/python benchmarks/minatar_1m.py --repeats 3     # 3 runs and their median
 
 The preset is the MinAtar paper's DQN: one update per frame (batch 32, the 16@3x3 conv ->
 128 network, centered RMSProp), a 5,000-step random warm-up, replay 100k. The run is
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,12 +31,34 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs one after another (this VM's speed drifts by a quarter over "
+                        "hours: quote the median)")
     p.add_argument("--pause", default="/work/runs/",
                    help="pgrep -f pattern of processes to stop meanwhile ('' for none)")
     p.add_argument("--deepq", default=str(Path(sys.executable).parent / "deepq"))
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     args = p.parse_args()
 
+    runs, paused_count = [], 0
+    for _ in range(args.repeats):
+        row, cmd, paused_count = _one_run(args)
+        runs.append(row)
+        print(f"run {len(runs)}: {row['wall_s']:.0f} s", file=sys.stderr)
+    walls = sorted(r["wall_s"] for r in runs)
+    doc = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+           "commit": git("rev-parse", "HEAD")[:12], "steps": args.steps, "seed": args.seed,
+           "median_wall_s": statistics.median(walls), "runs": runs, "paused": paused_count,
+           "command": " ".join(cmd[1:])}
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "minatar_1m.json").write_text(json.dumps(doc, indent=1) + "\n")
+    md = _markdown(doc)
+    (args.out_dir / "minatar_1m.md").write_text(md)
+    print(md)
+
+
+def _one_run(args: argparse.Namespace) -> tuple[dict, list[str], int]:
+    """One `deepq train` process, background runs paused around it."""
     with tempfile.TemporaryDirectory(prefix="deepq-minatar-") as tmp, Paused(args.pause) as paused:
         out = Path(tmp) / "run"
         cmd = [args.deepq, "train", "--env", "Breakout-MinAtar", "--preset", "minatar",
@@ -44,40 +68,46 @@ def main() -> None:
         with CpuMeter() as meter:
             subprocess.run(cmd, check=True, capture_output=True)
         summary = json.loads((out / "summary.json").read_text())
-        returns = _last_returns(out / "metrics.csv")
-    m = machine()
-    doc = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": m,
-           "commit": git("rev-parse", "HEAD")[:12], "steps": args.steps, "seed": args.seed,
-           **meter.fields(), "train_s": summary["train_seconds"],
-           "first_chunk_s": summary["first_chunk_seconds"],
-           "last_chunk_steps_per_sec": summary["last_chunk_steps_per_sec"],
-           "mean_return_last_100_episodes": returns, "paused": len(paused.pids),
-           "command": " ".join(cmd[1:])}
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "minatar_1m.json").write_text(json.dumps(doc, indent=1) + "\n")
-    minutes = doc["wall_s"] / 60
+        row = {"date": datetime.now(UTC).isoformat(timespec="seconds"), **meter.fields(),
+               "train_s": summary["train_seconds"],
+               "first_chunk_s": summary["first_chunk_seconds"],
+               "last_chunk_steps_per_sec": summary["last_chunk_steps_per_sec"],
+               "mean_return_last_100_episodes": _last_returns(out / "metrics.csv")}
+    return row, cmd, len(paused.pids)
+
+
+def _markdown(doc: dict) -> str:
+    m, runs = doc["machine"], doc["runs"]
+    median = doc["median_wall_s"]
     md = [
-        "# MinAtar-Breakout DQN: wall time of one run",
+        "# MinAtar-Breakout DQN: wall time of 1M steps",
         "",
         f"Measured {doc['date']} by `benchmarks/minatar_1m.py` at commit {doc['commit']}. "
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, no GPU.",
         "",
-        "| steps | seed | wall | training loop | compile + first chunk | last chunk steps/s "
-        "| other cores busy | mean return, last 100 training episodes |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {args.steps:,} | {args.seed} | {doc['wall_s']:.0f} s ({minutes:.1f} min) | "
-        f"{doc['train_s']:.0f} s | {doc['first_chunk_s']:.1f} s | "
-        f"{doc['last_chunk_steps_per_sec']:.0f} | {doc['other_cores']:.2f} | {returns:.2f} |",
+        f"**Median wall time over {len(runs)} run(s): {median:.0f} s ({median / 60:.1f} min).**",
         "",
-        "The `minatar` preset (the MinAtar paper's DQN, one update per step); wall time is the "
-        "whole `deepq train` process. rejax and CleanRL report about 20 minutes for 1M steps "
-        f"on an A100 machine. {len(paused.pids)} background process(es) were paused.",
+        "| run | finished | steps | wall | training loop | compile + first chunk "
+        "| last chunk steps/s | other cores busy | mean return, last 100 training episodes |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, r in enumerate(runs, 1):
+        md.append(
+            f"| {i} | {r['date'][:16]} | {doc['steps']:,} | {r['wall_s']:.0f} s "
+            f"({r['wall_s'] / 60:.1f} min) | {r['train_s']:.0f} s | {r['first_chunk_s']:.1f} s "
+            f"| {r['last_chunk_steps_per_sec']:.0f} | {r['other_cores']:.2f} "
+            f"| {r['mean_return_last_100_episodes']:.2f} |")
+    md += [
+        "",
+        f"The `minatar` preset (the MinAtar paper's DQN, one update per step), seed "
+        f"{doc['seed']}; wall time is the whole `deepq train` process. rejax and CleanRL "
+        f"report about 20 minutes for 1M steps on an A100 machine. {doc['paused']} background "
+        "process(es) were paused during each run.",
         "",
         f"Command: `deepq {doc['command']}`",
         "",
     ]
-    (args.out_dir / "minatar_1m.md").write_text("\n".join(md))
-    print("\n".join(md))
+    return "\n".join(md)
 
 
 def _last_returns(metrics_csv: Path, episodes: int = 100) -> float:
