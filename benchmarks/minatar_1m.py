@@ -45,10 +45,10 @@ def main() -> None:
         row, cmd, paused_count = _one_run(args)
         runs.append(row)
         print(f"run {len(runs)}: {row['wall_s']:.0f} s", file=sys.stderr)
-    walls = sorted(r["wall_s"] for r in runs)
     doc = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
            "commit": git("rev-parse", "HEAD")[:12], "steps": args.steps, "seed": args.seed,
-           "median_wall_s": statistics.median(walls), "runs": runs, "paused": paused_count,
+           "median_wall_s": statistics.median(r["wall_s"] for r in runs), "runs": runs,
+           "paused": paused_count,
            "command": " ".join(cmd[1:])}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "minatar_1m.json").write_text(json.dumps(doc, indent=1) + "\n")

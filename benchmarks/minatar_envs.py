@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from atari_throughput import HERE, PEERS
 
-from deepq.drivers.common import sticky
 from deepq.envs import make_gymnax
+from deepq.evaluate import gymnax_episodes
 
-HERE = Path(__file__).resolve().parent
-PEERS = Path(os.environ.get("DEEPQ_PEERS_DIR", "/tmp/deepq-peers"))
 VENV = PEERS / "minatar-venv"
 STICKY = 0.1
 # gymnax id -> the minatar package's name
@@ -77,33 +74,13 @@ def reference_play(python: Path, game: str, episodes: int, seed: int) -> dict:
 def gymnax_play(game: str, episodes: int, seed: int) -> dict:
     """Random play of fresh gymnax episodes up to the env's step limit: returns, lengths."""
     env, params = make_gymnax(f"{game}-MinAtar", True)
-    num_actions = env.num_actions
 
-    def run(key):
-        k_reset, key = jax.random.split(key)
-        _, state = jax.vmap(env.reset, in_axes=(0, None))(
-            jax.random.split(k_reset, episodes), params)
+    def uniform(num_actions, obs, key, epsilon):
+        return jax.random.randint(key, (obs.shape[0],), 0, num_actions)
 
-        def body(c, _):
-            state, ret, length, alive, prev, key = c
-            key, k_act, k_step, k_sticky = jax.random.split(key, 4)
-            chosen = jax.random.randint(k_act, (episodes,), 0, num_actions)
-            actions = sticky(k_sticky, prev, chosen, STICKY)
-            _, state, reward, terminated, truncated, _ = jax.vmap(
-                env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_step, episodes), state,
-                                                   actions, params)
-            ret = ret + jnp.where(alive, reward, 0.0)
-            length = length + alive
-            alive = alive & ~(terminated | truncated)
-            return (state, ret, length, alive, actions, key), None
-
-        zeros = jnp.zeros(episodes, jnp.int32)
-        init = (state, jnp.zeros(episodes), zeros, jnp.ones(episodes, bool), zeros, key)
-        (_, ret, length, _, _, _), _ = jax.lax.scan(body, init, None,
-                                                    length=params.max_steps_in_episode)
-        return ret, length
-
-    ret, length = jax.jit(run)(jax.random.PRNGKey(seed))
+    ret, length = jax.jit(lambda key: gymnax_episodes(
+        uniform, env.num_actions, env, params, episodes, key, 1.0, STICKY))(
+        jax.random.PRNGKey(seed))
     return {"returns": np.asarray(ret).tolist(), "lengths": np.asarray(length).tolist()}
 
 

@@ -144,16 +144,21 @@ def summarize(returns: np.ndarray, seeds: list[int], env_id: str, epsilon: float
 
 def gymnax_returns(act_fn, params: Any, env, env_params, episodes: int, key: jax.Array,
                    epsilon: float, sticky_prob: float = 0.0) -> jnp.ndarray:
-    """Returns [episodes] of one seed's policy on fresh gymnax episodes (jittable).
+    """Returns [episodes] of one seed's policy on fresh gymnax episodes (jittable)."""
+    return gymnax_episodes(act_fn, params, env, env_params, episodes, key, epsilon,
+                           sticky_prob)[0]
 
-    Each env plays its first episode only, up to the env's own step limit.
-    """
+
+def gymnax_episodes(act_fn, params: Any, env, env_params, episodes: int, key: jax.Array,
+                    epsilon: float, sticky_prob: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Returns and lengths [episodes] of one seed's policy on fresh gymnax episodes
+    (jittable). Each env plays its first episode only, up to the env's own step limit."""
     k_reset, key = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes),
                                                         env_params)
 
     def body(c, _):
-        obs, state, ret, alive, prev, key = c
+        obs, state, ret, length, alive, prev, key = c
         key, k_act, k_step, k_sticky = jax.random.split(key, 4)
         actions = act_fn(params, obs, k_act, epsilon)
         if sticky_prob > 0:
@@ -162,14 +167,16 @@ def gymnax_returns(act_fn, params: Any, env, env_params, episodes: int, key: jax
             env.step, in_axes=(0, 0, 0, None)
         )(jax.random.split(k_step, episodes), state, actions, env_params)
         ret = ret + jnp.where(alive, reward, 0.0)
+        length = length + alive
         alive = alive & ~(terminated | truncated)
-        return (obs, state, ret, alive, actions, key), None
+        return (obs, state, ret, length, alive, actions, key), None
 
-    init = (obs, state, jnp.zeros(episodes, jnp.float32), jnp.ones(episodes, bool),
-            jnp.zeros(episodes, jnp.int32), key)
-    (_, _, ret, _, _, _), _ = jax.lax.scan(body, init, None,
-                                           length=env_params.max_steps_in_episode)
-    return ret
+    no_steps = jnp.zeros(episodes, jnp.int32)
+    init = (obs, state, jnp.zeros(episodes, jnp.float32), no_steps, jnp.ones(episodes, bool),
+            no_steps, key)
+    (_, _, ret, length, _, _, _), _ = jax.lax.scan(body, init, None,
+                                                   length=env_params.max_steps_in_episode)
+    return ret, length
 
 
 def evaluate_gymnax(act_fn, params: Any, num_seeds: int, env, env_params, episodes: int,
