@@ -262,17 +262,16 @@ class HostEpisodeDriver(EpisodeClock):
         obs = envs.reset(seeds).astype(dtype)
         alive = np.ones(S * B, bool)
         keys = self._split(learner.key)  # [S, 2, key]: the learner's next key, the batch's
-        learner = learner._replace(key=keys[:, 0])
+        learner, play_key = learner._replace(key=keys[:, 0]), keys[:, 1]
         steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         while alive.any():
-            actions = self._act(learner.agent.params, keys[:, 1],
+            actions = self._act(learner.agent.params, play_key,
                                 self._net_input(obs.reshape((S, B, -1))), np.int32(len(steps)))
             actions = np.asarray(actions).reshape(S * B)
             next_obs, reward, ended = envs.step(actions, alive)
             steps.append((obs, actions, reward, alive))
             obs, alive = next_obs.astype(dtype), alive & ~ended
-        batch = _stack_padded(steps, S, B)
-        return batch._replace(obs=self._net_input(batch.obs)), learner
+        return _stack_padded(steps, S, B, self._net_input), learner
 
     def _net_input(self, obs: np.ndarray) -> Any:
         """What the network gets: the observations, or with `sparse_inputs` their non-zeros
@@ -284,10 +283,13 @@ class HostEpisodeDriver(EpisodeClock):
         return sparse_rows(obs.reshape(obs.shape[:-len(self.info.obs_shape)] + (-1,)))
 
 
-def _stack_padded(steps: list, S: int, B: int) -> EpisodeBatch:
+def _stack_padded(steps: list, S: int, B: int, net_input: Any) -> EpisodeBatch:
     """Per-step records -> an EpisodeBatch [S, T', B, ...] padded with masked steps to T',
     the next power of two of at least 64: each T' is one compiled update (~0.8 s here), so
-    few of them beat a tighter fit (CartPole's T grows from ~20 to 500, Pong's ~1-5k)."""
+    few of them beat a tighter fit (CartPole's T grows from ~20 to 500, Pong's ~1-5k).
+    `net_input` turns the [T, S*B, ...] observations into what the network gets before the
+    padding: with sparse inputs, the non-zeros are far less to copy. Padded steps are zeros
+    (SparseRows: column 0, value 0), masked out of the loss."""
     T = len(steps)
     padded = max(64, 1 << (T - 1).bit_length())
     obs, action, reward, mask = (np.stack(parts) for parts in zip(*steps))
@@ -297,5 +299,5 @@ def _stack_padded(steps: list, S: int, B: int) -> EpisodeBatch:
         x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
         return np.ascontiguousarray(np.swapaxes(x.reshape((padded, S, B) + x.shape[2:]), 0, 1))
 
-    return EpisodeBatch(shaped(obs), shaped(action.astype(np.int32)), shaped(reward),
-                        shaped(mask))
+    return EpisodeBatch(jax.tree.map(shaped, net_input(obs)), shaped(action.astype(np.int32)),
+                        shaped(reward), shaped(mask))
