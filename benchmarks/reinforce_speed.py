@@ -1,7 +1,8 @@
 """REINFORCE wall time: deepq's drivers against a sequential numpy loop, same settings.
 
     .venv/bin/python benchmarks/reinforce_speed.py --env CartPole-v1 --episodes 300
-    .venv/bin/python benchmarks/reinforce_speed.py --env KarpathyPong-v0 --episodes 20
+    .venv/bin/python benchmarks/reinforce_speed.py --env KarpathyPong-v0 --episodes 30 \
+        --env-workers 2 --repeats 3
 
 The reference is the algorithm as the "Pong from pixels" post runs it (Karpathy 2016):
 one env, one episode at a time, a numpy forward pass per step, the episode's gradient by
@@ -11,6 +12,8 @@ preset with its host driver (Gymnasium envs in lockstep, jitted act and update) 
 gymnax envs, its jitted driver. Learning differs in its random draws, so episode lengths
 differ: the table compares env steps per second, learning included (the time of each
 episode's steps and of its share of the updates), and the time per 1,000 episodes.
+With `--repeats N` every tool runs N times, in alternating order, and the table gives the
+median (this VM's speed drifts by a third within an hour).
 Writes benchmarks/results/reinforce_speed.{md,json} (rows are merged by env and tool).
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,16 +133,30 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="for the jitted driver's row")
     parser.add_argument("--env-workers", type=int, default=0,
                         help="also run the host driver with this many env worker processes")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs per tool, in alternating order; the table takes the median")
     args = parser.parse_args()
     from deepq.envs import GYMNAX_ENVS
 
-    rows = [reference_numpy(args.env, args.episodes, 0),
-            deepq_run(args.env, args.episodes, "gymnasium", 1)]
+    e = args.episodes
+    tools = [lambda: reference_numpy(args.env, e, 0),
+             lambda: deepq_run(args.env, e, "gymnasium", 1)]
     if args.env_workers:
-        rows.append(deepq_run(args.env, args.episodes, "gymnasium", 1, args.env_workers))
+        tools.append(lambda: deepq_run(args.env, e, "gymnasium", 1, args.env_workers))
     if args.env in GYMNAX_ENVS:
-        rows += [deepq_run(args.env, args.episodes, "gymnax", 1),
-                 deepq_run(args.env, args.episodes, "gymnax", args.seeds)]
+        tools += [lambda: deepq_run(args.env, e, "gymnax", 1),
+                  lambda: deepq_run(args.env, e, "gymnax", args.seeds)]
+    runs: list[list[dict]] = [[] for _ in tools]
+    for repeat in range(args.repeats):
+        order = range(len(tools)) if repeat % 2 == 0 else reversed(range(len(tools)))
+        for i in order:
+            runs[i].append(tools[i]())
+    rows = []
+    for tool_runs in runs:
+        row = dict(tool_runs[0])
+        row["runs_steps_per_sec"] = [r["steps"] / r["seconds"] for r in tool_runs]
+        row["seconds"] = statistics.median(r["seconds"] for r in tool_runs)
+        rows.append(row)
     base = rows[0]["steps"] / rows[0]["seconds"]
     for row in rows:
         row |= {"env": args.env, "steps_per_sec": row["steps"] / row["seconds"],
@@ -159,15 +177,16 @@ def write(rows: list[dict]) -> None:
     machine = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores"
     doc = {"measured": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": machine, "rows": rows}
     path.write_text(json.dumps(doc, indent=2) + "\n")
-    lines = ["| env | tool | episodes | env steps | training s | steps/s | s per 1k episodes "
-             "| steps/s vs numpy |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| env | tool | episodes | env steps | training s | steps/s | steps/s per run "
+             "| s per 1k episodes | steps/s vs numpy |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        per_run = ", ".join(f"{x:,.0f}" for x in r.get("runs_steps_per_sec", [])) or "-"
         lines.append(f"| {r['env']} | {r['tool']} | {r['episodes']} | {r['steps']:,} | "
-                     f"{r['seconds']:.1f} | {r['steps_per_sec']:,.0f} | "
+                     f"{r['seconds']:.1f} | {r['steps_per_sec']:,.0f} | {per_run} | "
                      f"{r['seconds_per_1000_episodes']:.0f} | {r['speedup_steps_per_sec']:.1f}x |")
     (RESULTS / "reinforce_speed.md").write_text(
         f"REINFORCE wall time, {doc['measured']}, {machine} "
-        "(benchmarks/reinforce_speed.py)\n\n" + "\n".join(lines) + "\n")
+        "(benchmarks/reinforce_speed.py; steps/s: the median run's)\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
