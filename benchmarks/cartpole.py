@@ -28,8 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-PEERS = Path(os.environ.get("DEEPQ_PEERS_DIR", "/tmp/deepq-peers"))
+from atari_throughput import HERE, PEERS
+
 SOLVED = 475.0
 EPISODES = 100
 DEFAULT_SEEDS = {"sb3": 5, "cleanrl": 3, "deepq": 10}

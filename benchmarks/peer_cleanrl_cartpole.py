@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from atari_throughput import PEERS
+
 ENV_ID = "CartPole-v1"
-PEERS = Path(os.environ.get("DEEPQ_PEERS_DIR", "/tmp/deepq-peers"))
 
 
 def train(src: Path, seed: int, steps: int, workdir: Path) -> tuple[Path, float]:
