@@ -36,6 +36,37 @@ def test_sticky_actions_repeat_the_previous_action_at_their_rate():
     assert abs(repeated - 0.25) < 0.015  # binomial sd ~0.003
 
 
+def _first_end(env, params, steps: int, action: int = 0):
+    """(first terminated step, first truncated step) of one episode under a fixed action."""
+    _, state = env.reset(jax.random.PRNGKey(0), params)
+
+    def body(state, key):
+        _, state, _, terminated, truncated, _ = env.step(key, state, action, params)
+        return state, (terminated, truncated)
+
+    _, (terminated, truncated) = jax.lax.scan(body, state,
+                                              jax.random.split(jax.random.PRNGKey(1), steps))
+    terminated, truncated = np.asarray(terminated), np.asarray(truncated)
+    return (int(terminated.argmax()) if terminated.any() else None,
+            int(truncated.argmax()) if truncated.any() else None)
+
+
+def test_minatar_games_end_when_the_original_games_do():
+    """minatar has no step limit (Freeway: a terminal once its 2,500-step clock runs out);
+    gymnax truncates at 1,000 steps, and Freeway only truncates."""
+    from deepq.envs import MINATAR_MAX_STEPS, make_gymnax
+
+    env, params = make_gymnax("Freeway-MinAtar", True)
+    assert _first_end(env, params, 2_600) == (2_499, 2_499)  # the 2,500th step ends it
+    for game in ("Asterix", "Breakout", "Seaquest", "SpaceInvaders"):
+        env, params = make_gymnax(f"{game}-MinAtar", True)
+        assert params.max_steps_in_episode == MINATAR_MAX_STEPS == 10_000
+    # Breakout with a paddle that never moves: over in a few dozen steps, by the game.
+    env, params = make_gymnax("Breakout-MinAtar", True)
+    terminated, truncated = _first_end(env, params, 200)
+    assert terminated is not None and terminated < 200 and truncated is None
+
+
 def test_draw_planes_colours_each_channel():
     obs = np.zeros((2, 2, 3), bool)
     obs[0, 0, 0] = True

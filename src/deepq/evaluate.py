@@ -157,8 +157,11 @@ def gymnax_episodes(act_fn, params: Any, env, env_params, episodes: int, key: ja
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes),
                                                         env_params)
 
-    def body(c, _):
-        obs, state, ret, length, alive, prev, key = c
+    def running(c):  # until every episode has ended (or the step limit)
+        return (c[0] < env_params.max_steps_in_episode) & c[5].any()
+
+    def body(c):
+        t, obs, state, ret, length, alive, prev, key = c
         key, k_act, k_step, k_sticky = jax.random.split(key, 4)
         actions = act_fn(params, obs, k_act, epsilon)
         if sticky_prob > 0:
@@ -169,13 +172,12 @@ def gymnax_episodes(act_fn, params: Any, env, env_params, episodes: int, key: ja
         ret = ret + jnp.where(alive, reward, 0.0)
         length = length + alive
         alive = alive & ~(terminated | truncated)
-        return (obs, state, ret, length, alive, actions, key), None
+        return t + 1, obs, state, ret, length, alive, actions, key
 
     no_steps = jnp.zeros(episodes, jnp.int32)
-    init = (obs, state, jnp.zeros(episodes, jnp.float32), no_steps, jnp.ones(episodes, bool),
-            no_steps, key)
-    (_, _, ret, length, _, _, _), _ = jax.lax.scan(body, init, None,
-                                                   length=env_params.max_steps_in_episode)
+    init = (jnp.zeros((), jnp.int32), obs, state, jnp.zeros(episodes, jnp.float32), no_steps,
+            jnp.ones(episodes, bool), no_steps, key)
+    _, _, _, ret, length, _, _, _ = jax.lax.while_loop(running, body, init)
     return ret, length
 
 
