@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 PAPER = {"Asterix": 17, "Breakout": 10, "Freeway": 50, "Seaquest": 20, "SpaceInvaders": 43}
 
 
-def summarize(run: Path, last: int = 100) -> dict:
+def summarize(run: Path, last: int = 100) -> dict | None:
     cfg = json.loads((run / "config.json").read_text())["config"]
     by_seed: dict[int, list[float]] = defaultdict(list)
     chunk_rate: dict[int, float] = {}
@@ -38,6 +38,8 @@ def summarize(run: Path, last: int = 100) -> dict:
             step = int(row["env_step"])
             frames = max(frames, step)
             chunk_rate[step // cfg["chunk_steps"]] = float(row["steps_per_sec"])
+    if not by_seed:  # started, no episode finished yet
+        return None
     seeds = sorted(by_seed)
     per_seed = [statistics.fmean(by_seed[s][-last:]) for s in seeds]
     mean = statistics.fmean(per_seed)
@@ -59,7 +61,8 @@ def main() -> None:
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     args = p.parse_args()
-    rows = [summarize(r) for r in args.runs if (r / "metrics.csv").exists()]
+    rows = [row for r in args.runs if (r / "metrics.csv").exists()
+            if (row := summarize(r)) is not None]
     lines = [
         "# MinAtar: DQN (`minatar` preset) next to the MinAtar paper",
         "",
