@@ -34,12 +34,9 @@ STICKY = 0.1
 GAMES = {"Asterix": "asterix", "Breakout": "breakout", "Freeway": "freeway",
          "Seaquest": "seaquest", "SpaceInvaders": "space_invaders"}
 
-# Runs inside VENV: the original games, random actions, one JSON line per game.
-REFERENCE = """
-import json, sys
-import numpy as np
-from minatar import Environment
-game, episodes, seed, sticky = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+# Runs inside VENV after a header that reads the arguments (game, episodes, seed, sticky)
+# and defines `choose(state)`: fresh episodes of the original game, one JSON line.
+EPISODES = """
 env = Environment(game, sticky_action_prob=sticky)
 env.seed(seed)
 rng = np.random.default_rng(seed)
@@ -48,12 +45,23 @@ for _ in range(episodes):
     env.reset()
     done, total, steps = False, 0.0, 0
     while not done:
-        reward, done = env.act(int(rng.integers(6)))
+        reward, done = env.act(choose(env.state()))
         total, steps = total + reward, steps + 1
     returns.append(total)
     lengths.append(steps)
 print(json.dumps({"returns": returns, "lengths": lengths}))
 """
+
+# The original games under uniform random actions.
+REFERENCE = """
+import json, sys
+import numpy as np
+from minatar import Environment
+game, episodes, seed, sticky = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+
+def choose(state):
+    return int(rng.integers(6))
+""" + EPISODES
 
 
 def reference_venv() -> Path:
@@ -65,10 +73,15 @@ def reference_venv() -> Path:
     return python
 
 
-def reference_play(python: Path, game: str, episodes: int, seed: int) -> dict:
-    out = subprocess.run([str(python), "-c", REFERENCE, game, str(episodes), str(seed),
-                          str(STICKY)], check=True, capture_output=True, text=True)
+def run_reference(python: Path, script: str, *args: object) -> dict:
+    """Run `script` in the reference venv with `args`; its last line of output, as JSON."""
+    out = subprocess.run([str(python), "-c", script, *map(str, args)], check=True,
+                         capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def reference_play(python: Path, game: str, episodes: int, seed: int) -> dict:
+    return run_reference(python, REFERENCE, game, episodes, seed, STICKY)
 
 
 def gymnax_play(game: str, episodes: int, seed: int) -> dict:
@@ -90,6 +103,14 @@ def summary(x: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a)))
 
 
+def compare(ours: list[float], theirs: list[float]) -> dict:
+    """Both means with their standard errors, and z: the difference over its standard
+    error (None when both samples are constant, as Freeway's fixed length)."""
+    (m1, s1), (m2, s2) = summary(ours), summary(theirs)
+    se = float(np.hypot(s1, s2))
+    return {"gymnax": [m1, s1], "minatar": [m2, s2], "z": (m1 - m2) / se if se > 0 else None}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--episodes", type=int, default=1000)
@@ -104,10 +125,7 @@ def main() -> None:
                                                                        args.seed)
         row = {"game": game, "episodes": n}
         for key in ("returns", "lengths"):
-            (m1, s1), (m2, s2) = summary(ours[key]), summary(theirs[key])
-            se = float(np.hypot(s1, s2))  # 0: both constant (Freeway's fixed length)
-            row[key] = {"gymnax": [m1, s1], "minatar": [m2, s2],
-                        "z": (m1 - m2) / se if se > 0 else None}
+            row[key] = compare(ours[key], theirs[key])
         rows.append(row)
         print(game, json.dumps(row), file=sys.stderr)
     version = subprocess.run([str(python), "-m", "pip", "show", "minatar"], capture_output=True,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from minatar_envs import GAMES, HERE, reference_venv, summary
+from minatar_envs import EPISODES, GAMES, HERE, compare, reference_venv, run_reference
 
 import deepq
 from deepq.envs import make_gymnax
@@ -41,7 +40,7 @@ def q_values(state):
     return h @ w["out_kernel"] + w["out_bias"]
 """
 
-# Runs inside the minatar venv: the trained net (npz) in the original game.
+# Runs inside the minatar venv: the trained net (npz), epsilon-greedy, in the original game.
 REFERENCE = """
 import json, sys
 import numpy as np
@@ -50,24 +49,11 @@ game, weights, episodes, seed, sticky, epsilon = sys.argv[1:7]
 episodes, seed, sticky, epsilon = int(episodes), int(seed), float(sticky), float(epsilon)
 w = np.load(weights)
 """ + FORWARD + """
-env = Environment(game, sticky_action_prob=sticky)
-env.seed(seed)
-rng = np.random.default_rng(seed)
-returns, lengths = [], []
-for _ in range(episodes):
-    env.reset()
-    done, total, steps = False, 0.0, 0
-    while not done:
-        if rng.random() < epsilon:
-            action = int(rng.integers(6))
-        else:
-            action = int(np.argmax(q_values(env.state())))
-        reward, done = env.act(action)
-        total, steps = total + reward, steps + 1
-    returns.append(total)
-    lengths.append(steps)
-print(json.dumps({"returns": returns, "lengths": lengths}))
-"""
+def choose(state):
+    if rng.random() < epsilon:
+        return int(rng.integers(6))
+    return int(np.argmax(q_values(state)))
+""" + EPISODES
 
 
 def seed_weights(params: dict, s: int) -> dict[str, np.ndarray]:
@@ -100,24 +86,19 @@ def main() -> None:
     rows = []
     for s, seed in enumerate(cfg.seeds):
         params = jax.tree.map(lambda x, s=s: x[s], run.params)
-        check_forward(run, params, seed_weights(run.params, s))
+        weights = seed_weights(run.params, s)
+        check_forward(run, params, weights)
         ret, length = play(params, jax.random.PRNGKey(args.seed + 1000 * s))
         ours = {"returns": np.asarray(ret).tolist(), "lengths": np.asarray(length).tolist()}
         with tempfile.TemporaryDirectory() as tmp:
-            weights = Path(tmp) / "weights.npz"
-            np.savez(weights, **seed_weights(run.params, s))
-            out = subprocess.run(
-                [str(python), "-c", REFERENCE, GAMES[game], str(weights), str(args.episodes),
-                 str(args.seed + 1000 * s), str(cfg.sticky_actions), str(args.epsilon)],
-                check=True, capture_output=True, text=True)
-        theirs = json.loads(out.stdout.strip().splitlines()[-1])
+            path = Path(tmp) / "weights.npz"
+            np.savez(path, **weights)
+            theirs = run_reference(python, REFERENCE, GAMES[game], path, args.episodes,
+                                   args.seed + 1000 * s, cfg.sticky_actions, args.epsilon)
         row = {"seed": seed}
         for key in ("returns", "lengths"):
-            (m1, s1), (m2, s2) = summary(ours[key]), summary(theirs[key])
-            se = float(np.hypot(s1, s2))
-            row[key] = {"gymnax": [m1, s1], "minatar": [m2, s2],
-                        "z": (m1 - m2) / se if se > 0 else None,
-                        "max": [max(ours[key]), max(theirs[key])]}
+            row[key] = compare(ours[key], theirs[key]) | {
+                "max": [max(ours[key]), max(theirs[key])]}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
     steps = deepq_steps(args.run)

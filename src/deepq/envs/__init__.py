@@ -83,10 +83,11 @@ def make_gymnax(env_id: str, full_action_set: bool = False):
     kwargs = {"use_minimal_action_set": not full_action_set} if "MinAtar" in env_id else {}
     env_cls = getattr(_import_gymnax_module(module), cls)
     if env_id == "Freeway-MinAtar":
-        env_cls = _freeway_that_ends(env_cls)
+        env = _freeway_that_ends(env_cls)(**kwargs)
+        return env, env.default_params
     env = env_cls(**kwargs)
     params = env.default_params
-    if env_id.endswith("-MinAtar") and env_id != "Freeway-MinAtar":
+    if "MinAtar" in env_id:
         params = params.replace(max_steps_in_episode=MINATAR_MAX_STEPS)
     return env, params
 
