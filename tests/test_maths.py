@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from deepq import replay, schedules
-from deepq.agents.dqn import elementwise_loss, expected_updates, make_agent, td_targets
-from deepq.config import Config
+from deepq.agents.dqn import (
+    elementwise_loss,
+    expected_updates,
+    make_agent,
+    make_optimizer,
+    td_targets,
+)
+from deepq.config import Config, base_config
 from deepq.drivers.common import init_best, keep_better, trains_at
 from deepq.replay import Transition
 
@@ -50,6 +56,36 @@ def test_linear_epsilon_schedule():
     cfg = cfg.replace(epsilon_steps=100)  # an absolute duration wins over the fraction
     eps = [float(schedules.epsilon(cfg, jnp.float32(t), jnp.int32(0))) for t in (0, 50, 100)]
     np.testing.assert_allclose(eps, [1.0, 0.55, 0.1], rtol=1e-6)
+
+
+def test_linear_epsilon_schedule_after_a_delay():
+    # MinAtar's dqn.py: eps = 1 until frame 5000, then 1 + (0.1 - 1) (t - 5000) / 1e5
+    cfg = Config(epsilon_start=1.0, epsilon_end=0.1, epsilon_steps=100_000, epsilon_delay=5_000)
+    steps = (0, 5_000, 55_000, 105_000, 200_000)
+    eps = [float(schedules.epsilon(cfg, jnp.float32(t), jnp.int32(0))) for t in steps]
+    np.testing.assert_allclose(eps, [1.0, 1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+
+
+def test_minatar_rmsprop_is_pytorchs_centered_rmsprop():
+    """The paper's code steps with torch.optim.RMSprop(lr, alpha=0.95, centered=True,
+    eps=0.01): v = a v + (1-a) g^2, m = a m + (1-a) g, p -= lr g / (sqrt(v - m^2) + eps)."""
+    cfg = base_config("Breakout-MinAtar", "minatar")
+    opt = make_optimizer(cfg)
+    params = jnp.zeros(3)
+    state = opt.init(params)
+    grads = [np.array([1.0, 0.01, -0.3]), np.array([0.5, 0.02, 0.3])]
+    v = m = np.zeros(3)
+    expected = np.zeros(3)
+    for g in grads:
+        updates, state = opt.update(jnp.asarray(g, jnp.float32), state, params)
+        params = params + updates
+        v = 0.95 * v + 0.05 * g**2
+        m = 0.95 * m + 0.05 * g
+        expected = expected - 2.5e-4 * g / (np.sqrt(v - m**2) + 0.01)
+    np.testing.assert_allclose(params, expected, rtol=1e-5)
+    # With eps inside the square root (DeepMind's form) the small gradient's step is ~8x
+    # shorter: 2.5e-4 * 0.01 / sqrt(0.0475e-4 + 0.01) against / (0.0021794 + 0.01).
+    assert float(params[1]) < -3e-4
 
 
 def test_exponential_epsilon_schedule():

@@ -105,6 +105,7 @@ class Config:
     epsilon_end: float = 0.05
     epsilon_fraction: float = 0.1  # linear: fraction of total_steps to reach the end
     epsilon_steps: int = 0  # linear: steps to reach the end; 0: use epsilon_fraction
+    epsilon_delay: int = 0  # linear: steps at epsilon_start before the anneal begins
     epsilon_decay: float = 1e-4  # exponential: rate per step; multiplicative: factor per update
     temperature: float = 1.0  # boltzmann
     # --- evaluation and artifacts ---
@@ -179,8 +180,8 @@ class Config:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)}")
         for name in ("learning_starts", "checkpoint_every", "seed", "select_every",
-                     "epsilon_steps", "frame_crop_top", "noop_max", "eval_noop_max",
-                     "qtrace_states", "env_workers"):
+                     "epsilon_steps", "epsilon_delay", "frame_crop_top", "noop_max",
+                     "eval_noop_max", "qtrace_states", "env_workers"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
@@ -395,9 +396,10 @@ PRESETS: dict[str, Preset] = {
             "minatar",
             "MinAtar DQN (Young & Tian 2019, arXiv 1903.03176, github.com/kenjyoung/MinAtar "
             "examples/dqn.py): conv 16@3x3/1 -> 128, batch 32, replay 1e5, target every 1000 "
-            "updates, one update per frame, a 5000-frame random warm-up and eps 1 -> 0.1 "
-            "linearly by frame 1e5 (the paper anneals over the 1e5 frames after the warm-up), "
-            "centered RMSProp lr 2.5e-4 decay 0.95 eps 0.01, Huber, "
+            "updates, one update per frame, a 5000-frame random warm-up, then eps 1 -> 0.1 "
+            "linearly over the next 1e5 frames, centered RMSProp lr 2.5e-4 decay 0.95 with "
+            "eps 0.01 added outside the square root (PyTorch's RMSprop, which the paper's "
+            "code uses; DeepMind's puts it inside), Huber, "
             "gamma 0.99, 5M frames, sticky actions 0.1, all 6 actions.",
             "Breakout-MinAtar",
             dict(
@@ -405,8 +407,9 @@ PRESETS: dict[str, Preset] = {
                 buffer_size=100_000, target_update="hard", target_update_interval=1_000,
                 learning_starts=5_000, train_freq=1, gradient_steps=1,
                 epsilon_schedule="linear", epsilon_start=1.0, epsilon_end=0.1,
-                epsilon_steps=100_000, optimizer="rmsprop", learning_rate=2.5e-4,
-                rmsprop_decay=0.95, rmsprop_eps=0.01, rmsprop_centered=True, loss="huber",
+                epsilon_steps=100_000, epsilon_delay=5_000, optimizer="rmsprop",
+                learning_rate=2.5e-4, rmsprop_decay=0.95, rmsprop_eps=0.01,
+                rmsprop_eps_in_sqrt=False, rmsprop_centered=True, loss="huber",
                 huber_delta=1.0, gamma=0.99, max_grad_norm=0.0, sticky_actions=0.1,
                 full_action_set=True, eval_episodes=100, chunk_steps=50_000,
                 checkpoint_every=250_000, gif=True,

@@ -13,9 +13,10 @@ from deepq.config import Config
 def epsilon(cfg: Config, step: jnp.ndarray, updates: jnp.ndarray) -> jnp.ndarray:
     start, end = cfg.epsilon_start, cfg.epsilon_end
     if cfg.epsilon_schedule == "linear":
-        # start -> end linearly over epsilon_steps (else that fraction of the run), then flat.
+        # start for epsilon_delay steps, then linearly to end over epsilon_steps (else that
+        # fraction of the run), then flat.
         duration = max(cfg.epsilon_steps or cfg.epsilon_fraction * cfg.total_steps, 1.0)
-        frac = jnp.clip(step / duration, 0.0, 1.0)
+        frac = jnp.clip((step - cfg.epsilon_delay) / duration, 0.0, 1.0)
         return start + frac * (end - start)
     if cfg.epsilon_schedule == "exponential":
         # end + (start - end) * exp(-lambda * t)
