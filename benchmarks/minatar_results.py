@@ -1,6 +1,6 @@
 """The MinAtar results table: our DQN runs next to the MinAtar paper's numbers.
 
-    .venv/bin/python benchmarks/minatar_results.py /work/runs/breakout /work/runs/minatar-*
+    .venv/bin/python benchmarks/minatar_results.py /work/runs/breakout-v2 /work/runs/minatar-*
 
 For each run directory (one game, several seeds, the `minatar` preset) it reads
 metrics.csv and reports, at the frames the run has reached (5M when it is done): every
@@ -53,6 +53,8 @@ def summarize(run: Path, last: int = 100) -> dict | None:
             "target_frames": cfg["total_steps"], "per_seed": [round(x, 2) for x in per_seed],
             "mean": round(mean, 2), "ci95": [round(mean - half, 2), round(mean + half, 2)],
             "paper": PAPER.get(game), "train_hours": round(seconds / 3600, 2),
+            "rmsprop_eps": "inside sqrt" if cfg.get("rmsprop_eps_in_sqrt", True)
+            else "outside sqrt",
             "episodes_per_seed": last}
 
 
@@ -70,15 +72,18 @@ def main() -> None:
         "`benchmarks/minatar_results.py`. Return: mean of each seed's last 100 training "
         "episodes (epsilon 0.1, sticky actions 0.1), then the mean over seeds with a 95% "
         "t-interval. Paper: Young & Tian 2019, read off its DQN curves at 5M frames. "
-        "Training time: 2-core CPU, both seeds side by side, one per core.",
+        "Training time: 2-core CPU, both seeds side by side, one per core. RMSProp eps: "
+        "where the run's centered RMSProp adds its 0.01 (the paper's code, PyTorch's "
+        "RMSprop: outside the square root).",
         "",
-        "| game | frames reached | seeds | per seed | mean [95% CI] | paper at 5M "
-        "| training time |",
-        "|---|---:|---:|---|---|---:|---:|",
+        "| game | RMSProp eps | frames reached | seeds | per seed | mean [95% CI] "
+        "| paper at 5M | training time |",
+        "|---|---|---:|---:|---|---|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['game']} | {r['frames']:,} of {r['target_frames']:,} | {len(r['seeds'])} | "
+            f"| {r['game']} | {r['rmsprop_eps']} | {r['frames']:,} of {r['target_frames']:,} "
+            f"| {len(r['seeds'])} | "
             f"{', '.join(map(str, r['per_seed']))} | {r['mean']} [{r['ci95'][0]}, "
             f"{r['ci95'][1]}] | ≈{r['paper']} | {r['train_hours']} h |")
     args.out_dir.mkdir(parents=True, exist_ok=True)
