@@ -555,7 +555,8 @@ PRESETS: dict[str, Preset] = {
             dict(RAINBOW_PARTS, v_min=-100.0, v_max=100.0, optimizer="adam",
                  learning_rate=1e-4, adam_eps=3.125e-4, batch_size=32, buffer_size=100_000,
                  learning_starts=1_000, train_freq=4, target_update_interval=250,
-                 epsilon_start=1.0, epsilon_end=0.01, epsilon_steps=250_000),
+                 epsilon_start=1.0, epsilon_end=0.01, epsilon_steps=250_000,
+                 epsilon_delay=0),  # the minatar preset's 5,000 is MinAtar's warm-up
             on_default=True,
         ),
         Preset(
