@@ -5,10 +5,16 @@
 For each run directory (one game, several seeds, the `minatar` preset) it reads
 metrics.csv and reports, at the frames the run has reached (5M when it is done): every
 seed's mean return over its last 100 training episodes (epsilon 0.1, sticky actions on,
-as the paper's curves), their mean with a 95% t-interval over seeds, the paper's value
-read off its curves (../shared/DESIGN.md) and the training time (the sum over chunks of
-steps / logged steps-per-second, so pauses between sessions do not count).
-Writes benchmarks/results/minatar.{md,json}.
+as the paper's curves), their mean with a 95% t-interval over seeds, the paper's values
+and the training time (the sum over chunks of steps / logged steps-per-second, so pauses
+between sessions do not count). Writes benchmarks/results/minatar.{md,json}.
+
+The paper's values come from two figures of the MinAtar repository (README "Results",
+img/sensitivity_curves.gif and img/learning_curves.gif; 30 runs each). The sensitivity
+figure gives DQN's average return over its final 100 episodes for each step size
+2^-14 ... 2^-7; the learning curves show each game at its best step size, which is why
+they differ from the code's default STEP_SIZE = 2.5e-4 (about 2^-12). Both were read off
+the plots by eye, to about +-0.3 (Freeway +-1).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import statistics
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -24,7 +31,26 @@ from pathlib import Path
 from scipy import stats
 
 HERE = Path(__file__).resolve().parent
+# Learning curves at 5M frames (each game at its best step size).
 PAPER = {"Asterix": 17, "Breakout": 10, "Freeway": 50, "Seaquest": 20, "SpaceInvaders": 43}
+# Sensitivity curves: log2(step size) -> final-100-episode return of DQN.
+PAPER_BY_STEP = {
+    "Breakout": {-14: 8.3, -13: 9.1, -12: 8.9, -11: 9.6, -10: 9.7, -9: 10.3, -8: 7.4, -7: 5.2},
+    "Asterix": {-14: 14.3, -13: 16.7, -12: 11.9, -11: 10.7, -10: 8.2},
+    "Seaquest": {-14: 9.2, -13: 19.4, -12: 16.5, -11: 13.2, -10: 5.3},
+    "Freeway": {-14: 47.7, -13: 47.5, -12: 49.2, -11: 49.8, -10: 46.5, -9: 43.2},
+    "SpaceInvaders": {-14: 41.6, -13: 42.0, -12: 45.6, -11: 44.2, -10: 34.0},
+}
+
+
+def paper_at(game: str, learning_rate: float) -> tuple[str, float | None]:
+    """The step size as a power of two (2.5e-4 counts as 2^-12) and the paper's DQN there."""
+    exponent = math.log2(learning_rate)
+    if abs(exponent - round(exponent)) > 0.05:
+        return f"{learning_rate:g}", None
+    power = f"2^{round(exponent)}"
+    label = power if exponent == round(exponent) else f"{learning_rate:g} (≈{power})"
+    return label, PAPER_BY_STEP.get(game, {}).get(round(exponent))
 
 
 def summarize(run: Path, last: int = 100) -> dict | None:
@@ -49,10 +75,13 @@ def summarize(run: Path, last: int = 100) -> dict | None:
         half = float("nan")
     seconds = sum(cfg["chunk_steps"] * len(seeds) / rate for rate in chunk_rate.values() if rate)
     game = cfg["env_id"].split("-")[0]
+    step_size, paper_same_step = paper_at(game, cfg["learning_rate"])
     return {"run": str(run), "game": game, "seeds": seeds, "frames": frames,
             "target_frames": cfg["total_steps"], "per_seed": [round(x, 2) for x in per_seed],
             "mean": round(mean, 2), "ci95": [round(mean - half, 2), round(mean + half, 2)],
-            "paper": PAPER.get(game), "train_hours": round(seconds / 3600, 2),
+            "paper": PAPER.get(game), "learning_rate": cfg["learning_rate"],
+            "step_size": step_size, "paper_same_step_size": paper_same_step,
+            "train_hours": round(seconds / 3600, 2),
             "rmsprop_eps": "inside sqrt" if cfg.get("rmsprop_eps_in_sqrt", True)
             else "outside sqrt",
             "episodes_per_seed": last}
@@ -71,21 +100,26 @@ def main() -> None:
         f"Written {datetime.now(UTC).isoformat(timespec='seconds')} by "
         "`benchmarks/minatar_results.py`. Return: mean of each seed's last 100 training "
         "episodes (epsilon 0.1, sticky actions 0.1), then the mean over seeds with a 95% "
-        "t-interval. Paper: Young & Tian 2019, read off its DQN curves at 5M frames. "
+        "t-interval. Paper (Young & Tian 2019, 30 runs, read off the MinAtar repository's "
+        "figures): DQN's final-100-episode return at the run's step size (sensitivity "
+        "curves), and its learning curve at 5M frames, which shows each game at its best "
+        "step size (Breakout 2^-9, Asterix and Seaquest 2^-13, Freeway 2^-11, Space "
+        "Invaders 2^-12; the code's default 2.5e-4 is about 2^-12). "
         "Training time: 2-core CPU, both seeds side by side, one per core. RMSProp eps: "
         "where the run's centered RMSProp adds its 0.01 (the paper's code, PyTorch's "
         "RMSprop: outside the square root).",
         "",
-        "| game | RMSProp eps | frames reached | seeds | per seed | mean [95% CI] "
-        "| paper at 5M | training time |",
-        "|---|---|---:|---:|---|---|---:|---:|",
+        "| game | RMSProp eps | step size | frames reached | seeds | per seed | mean [95% CI] "
+        "| paper, same step size | paper's curve at 5M | training time |",
+        "|---|---|---|---:|---:|---|---|---:|---:|---:|",
     ]
     for r in rows:
+        paper_same = "-" if r["paper_same_step_size"] is None else f"≈{r['paper_same_step_size']}"
         lines.append(
-            f"| {r['game']} | {r['rmsprop_eps']} | {r['frames']:,} of {r['target_frames']:,} "
-            f"| {len(r['seeds'])} | "
+            f"| {r['game']} | {r['rmsprop_eps']} | {r['step_size']} "
+            f"| {r['frames']:,} of {r['target_frames']:,} | {len(r['seeds'])} | "
             f"{', '.join(map(str, r['per_seed']))} | {r['mean']} [{r['ci95'][0]}, "
-            f"{r['ci95'][1]}] | ≈{r['paper']} | {r['train_hours']} h |")
+            f"{r['ci95'][1]}] | {paper_same} | ≈{r['paper']} | {r['train_hours']} h |")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "minatar.json").write_text(json.dumps(rows, indent=1) + "\n")
     (args.out_dir / "minatar.md").write_text("\n".join(lines) + "\n")

@@ -21,7 +21,8 @@ def test_malformed_overrides(pair):
 @pytest.mark.parametrize("changes", [
     {"batch_size": 0}, {"buffer_size": -1}, {"hidden_sizes": (64, 0)}, {"loss": "l1"},
     {"batch_size": 128, "buffer_size": 64}, {"learning_starts": 50_000, "total_steps": 50_000},
-    {"gamma": 1.5}, {"learning_rate": 0.0}, {"num_seeds": 0},
+    {"gamma": 1.5}, {"learning_rate": 0.0}, {"num_seeds": 0}, {"weight_init": "xavier"},
+    {"algo": "reinforce", "weight_init": "torch"},
 ])
 def test_invalid_configs(changes):
     with pytest.raises(UserError):

@@ -28,6 +28,30 @@ def test_conv_nets_match_the_papers_layer_sizes(name, obs_shape, flat, hidden):
     assert net.apply({"params": params}, obs).shape == (2, 6)
 
 
+def test_torch_init_draws_weights_and_biases_uniformly_within_one_over_root_fan_in():
+    # PyTorch's nn.Conv2d / nn.Linear default (kaiming_uniform, a = sqrt(5)) and torch7's:
+    # U(-b, b) with b = 1/sqrt(fan_in) for weights and biases, so variance b^2 / 3.
+    net = make_network("minatar_cnn", num_actions=6, weight_init="torch")
+    params = net.init(jax.random.PRNGKey(1), jnp.zeros((1, 10, 10, 4)))["params"]
+    layers = {"Conv_0": (params["Conv_0"]["Dense_0"], 3 * 3 * 4),
+              "Dense_0": (params["Dense_0"], 8 * 8 * 16), "Dense_1": (params["Dense_1"], 128)}
+    for name, (layer, fan_in) in layers.items():
+        bound = 1 / np.sqrt(fan_in)
+        for part in ("kernel", "bias"):
+            w = np.asarray(layer[part]).ravel()
+            assert np.abs(w).max() <= bound and np.all(w != 0), (name, part)
+            assert abs(w.mean()) < 4 * bound / np.sqrt(3 * w.size), (name, part)
+        w = np.asarray(layer["kernel"]).ravel()  # 576, 131072 and 768 values
+        assert np.abs(w).max() > 0.99 * bound, name  # fills the interval
+        assert abs(w.var() / (bound ** 2 / 3) - 1) < 4 * np.sqrt(0.8 / w.size), name
+    # flax's default, which the other presets keep: LeCun normal kernels, zero biases.
+    flax_params = make_network("minatar_cnn", 6).init(
+        jax.random.PRNGKey(1), jnp.zeros((1, 10, 10, 4)))["params"]
+    hidden = np.asarray(flax_params["Dense_0"]["kernel"])
+    assert not np.asarray(flax_params["Dense_0"]["bias"]).any()
+    assert abs(hidden.var() * 1024 - 1) < 0.05  # variance 1 / fan_in
+
+
 def test_sticky_actions_repeat_the_previous_action_at_their_rate():
     prev, chosen = jnp.zeros(20_000, jnp.int32), jnp.ones(20_000, jnp.int32)
     key = jax.random.PRNGKey(3)

@@ -18,6 +18,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "backend": ("auto", "gymnax", "gymnasium"),
     "network": ("mlp", "per_action", "minatar_cnn", "dqn2013_cnn", "nature_cnn"),
     "activation": ("relu", "tanh"),
+    "weight_init": ("lecun_normal", "torch"),
     "loss": ("mse", "huber", "pseudo_huber"),
     "target_update": ("none", "hard", "polyak"),
     "optimizer": ("sgd", "rmsprop", "adam"),
@@ -59,6 +60,9 @@ class Config:
     network: str = "mlp"  # mlp / per_action (hidden_sizes, activation) or a paper's CNN
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "relu"
+    # lecun_normal: flax's default (zero biases); torch: weights and biases U(+-1/sqrt(fan-in)),
+    # the default of torch7 (DeepMind's DQN code) and PyTorch (MinAtar's examples/dqn.py)
+    weight_init: str = "lecun_normal"
     # --- Rainbow's parts (Hessel et al. 2017), each on its own or together ---
     dueling: bool = False  # value and advantage streams (Wang et al. 2016, eq. 9)
     noisy: bool = False  # noisy head layers instead of epsilon-greedy (Fortunato et al. 2018)
@@ -253,6 +257,9 @@ class Config:
     def _validated_reinforce(self) -> Config:
         if self.network != "mlp":
             raise UserError(f"algo=reinforce uses network=mlp, got network={self.network}")
+        if self.weight_init != "lecun_normal":
+            raise UserError("algo=reinforce initialises as Karpathy's network: drop "
+                            f"weight_init={self.weight_init}")
         if self.dueling or self.noisy or self.distributional or self.prioritized:
             raise UserError("dueling, noisy, distributional and prioritized are DQN parts: "
                             "turn them off with algo=reinforce")

@@ -18,6 +18,24 @@ import numpy as np
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
 
 
+def dense(features: int, fan_in: int, weight_init: str = "lecun_normal",
+          name: str | None = None) -> nn.Dense:
+    """nn.Dense with the run's initialisation. "lecun_normal" is flax's default: weights of
+    variance 1/fan-in (truncated normal), zero biases. "torch" draws weights and biases from
+    U(-1/sqrt(fan-in), 1/sqrt(fan-in)), the default of torch7's nn.Linear and
+    nn.SpatialConvolution (DeepMind's DQN code) and of PyTorch's nn.Linear and nn.Conv2d
+    (kaiming_uniform with a = sqrt(5); MinAtar's examples/dqn.py): weights of variance
+    1/(3 fan-in)."""
+    if weight_init == "lecun_normal":
+        return nn.Dense(features, name=name)
+    bound = 1.0 / float(np.sqrt(fan_in))
+
+    def uniform(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jnp.ndarray:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return nn.Dense(features, kernel_init=uniform, bias_init=uniform, name=name)
+
+
 class NoisyDense(nn.Module):
     """Linear layer with factorised Gaussian noise (Fortunato et al. 2018, eq. 10-11):
 
@@ -67,7 +85,7 @@ def _scaled_noise(key: jax.Array, size: int) -> jnp.ndarray:
 
 def q_head(x: jnp.ndarray, num_actions: int, hidden: int, activation: str = "relu",
            dueling: bool = False, noisy: bool = False, noisy_sigma0: float = 0.5,
-           atoms: int = 1, first: int = 0) -> jnp.ndarray:
+           atoms: int = 1, first: int = 0, weight_init: str = "lecun_normal") -> jnp.ndarray:
     """The layers after the torso, created in the calling module's scope: one hidden layer,
     then an output per action (and per atom for C51). `dueling` splits them into a value and
     an advantage stream, each with its own hidden layer (Wang et al. 2016, Fig. 1):
@@ -75,25 +93,27 @@ def q_head(x: jnp.ndarray, num_actions: int, hidden: int, activation: str = "rel
         Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')        (Wang et al. 2016, eq. 9)
 
     applied per atom to the logits with C51 (Hessel et al. 2017, eq. 4 before the softmax).
-    `noisy` makes these layers NoisyDense. Returns [B, A] Q-values, or [B, A, atoms] logits
-    when `atoms` > 1.
+    `noisy` makes these layers NoisyDense (with their own initialisation), else they are
+    initialised by `weight_init` (see `dense`). Returns [B, A] Q-values, or [B, A, atoms]
+    logits when `atoms` > 1.
     """
 
-    def dense(features: int, name: str) -> nn.Module:
-        return NoisyDense(features, noisy_sigma0, name=name) if noisy else nn.Dense(
-            features, name=name)
+    def layer(features: int, name: str, inputs: jnp.ndarray) -> jnp.ndarray:
+        if noisy:
+            return NoisyDense(features, noisy_sigma0, name=name)(inputs)
+        return dense(features, inputs.shape[-1], weight_init, name)(inputs)
 
     act = ACTIVATIONS[activation]
     A, N = num_actions, atoms
     if dueling:
-        v = dense(N, "value")(act(dense(hidden, "value_hidden")(x)))
-        a = dense(A * N, "advantage")(act(dense(hidden, "advantage_hidden")(x)))
+        v = layer(N, "value", act(layer(hidden, "value_hidden", x)))
+        a = layer(A * N, "advantage", act(layer(hidden, "advantage_hidden", x)))
         v, a = v.reshape(-1, 1, N), a.reshape(-1, A, N)
         out = v + a - a.mean(axis=1, keepdims=True)
     else:
         # Named as the plain networks always were, so their checkpoints still load.
-        h = act(dense(hidden, f"Dense_{first}")(x))
-        out = dense(A * N, f"Dense_{first + 1}")(h).reshape(-1, A, N)
+        h = act(layer(hidden, f"Dense_{first}", x))
+        out = layer(A * N, f"Dense_{first + 1}", h).reshape(-1, A, N)
     return out[..., 0] if N == 1 else out
 
 
@@ -105,6 +125,7 @@ class MLP(nn.Module):
     num_actions: int
     activation: str = "relu"
     head: dict = dataclasses.field(default_factory=dict)
+    weight_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
@@ -112,9 +133,9 @@ class MLP(nn.Module):
         act = ACTIVATIONS[self.activation]
         *torso, last = self.hidden_sizes
         for i, size in enumerate(torso):
-            x = act(nn.Dense(size, name=f"Dense_{i}")(x))
+            x = act(dense(size, x.shape[-1], self.weight_init, f"Dense_{i}")(x))
         return q_head(x, self.num_actions, last, self.activation, first=len(torso),
-                      **self.head)
+                      weight_init=self.weight_init, **self.head)
 
 
 class SparseRows(NamedTuple):
@@ -223,25 +244,27 @@ class PerActionMLP(nn.Module):
     hidden_sizes: Sequence[int]
     num_actions: int
     activation: str = "tanh"
+    weight_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
         x = obs.reshape((obs.shape[0], -1)).astype(jnp.float32)
         act = ACTIVATIONS[self.activation]
+        init = self.weight_init
         outs = []
         for a in range(self.num_actions):
             h = x
             for i, size in enumerate(self.hidden_sizes):
-                h = act(nn.Dense(size, name=f"action_{a}_Dense_{i}")(h))
-            outs.append(nn.Dense(1, name=f"action_{a}_out")(h))
+                h = act(dense(size, h.shape[-1], init, f"action_{a}_Dense_{i}")(h))
+            outs.append(dense(1, h.shape[-1], init, f"action_{a}_out")(h))
         return jnp.concatenate(outs, axis=-1)
 
 
 class PatchConv(nn.Module):
     """A VALID, strided 2-D convolution computed as image patches times a dense kernel.
 
-    The same layer as `nn.Conv` (kernel [k*k*C_in, C_out], LeCun-normal init over the same
-    fan-in), written out because XLA's CPU convolution is slow at these sizes: a whole DQN
+    The same layer as `nn.Conv` (kernel [k*k*C_in, C_out], initialised over the same fan-in,
+    k*k*C_in), written out because XLA's CPU convolution is slow at these sizes: a whole DQN
     update is 4-5x faster this way than with `nn.Conv` for the MinAtar net and 11x for the
     Nature net (benchmarks/conv_micro.py).
     """
@@ -249,6 +272,7 @@ class PatchConv(nn.Module):
     features: int
     kernel: int
     stride: int
+    weight_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -260,7 +284,7 @@ class PatchConv(nn.Module):
              for i in range(k) for j in range(k)],
             axis=-1,
         )  # [B, out_h, out_w, k*k*C_in], row-major over the kernel window
-        return nn.Dense(self.features)(patches)
+        return dense(self.features, patches.shape[-1], self.weight_init, "Dense_0")(patches)
 
 
 class ConvQNet(nn.Module):
@@ -272,13 +296,16 @@ class ConvQNet(nn.Module):
     num_actions: int
     scale: float = 1.0  # 1/255 for uint8 pixels
     head: dict = dataclasses.field(default_factory=dict)
+    weight_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
         x = obs.astype(jnp.float32) * self.scale
         for i, (features, kernel, stride) in enumerate(self.convs):
-            x = nn.relu(PatchConv(features, kernel, stride, name=f"Conv_{i}")(x))
-        return q_head(x.reshape((x.shape[0], -1)), self.num_actions, self.hidden, **self.head)
+            x = nn.relu(PatchConv(features, kernel, stride, self.weight_init,
+                                  name=f"Conv_{i}")(x))
+        return q_head(x.reshape((x.shape[0], -1)), self.num_actions, self.hidden,
+                      weight_init=self.weight_init, **self.head)
 
 
 # Every conv is a PatchConv. A whole DQN update against the same net with XLA's conv
@@ -296,10 +323,13 @@ CONV_NETS = {
 
 
 def make_network(name: str, num_actions: int, hidden_sizes: Sequence[int] = (64, 64),
-                 activation: str = "relu", **head) -> nn.Module:
-    """`head`: QHead's dueling, noisy, noisy_sigma0 and atoms (all off by default)."""
+                 activation: str = "relu", weight_init: str = "lecun_normal",
+                 **head) -> nn.Module:
+    """`head`: q_head's dueling, noisy, noisy_sigma0 and atoms (all off by default);
+    `weight_init`: lecun_normal or torch (see `dense`)."""
     if name == "mlp":
-        return MLP(tuple(hidden_sizes), num_actions, activation, head)
+        return MLP(tuple(hidden_sizes), num_actions, activation, head, weight_init)
     if name == "per_action":
-        return PerActionMLP(tuple(hidden_sizes), num_actions, activation)
-    return ConvQNet(num_actions=num_actions, head=head, **CONV_NETS[name])
+        return PerActionMLP(tuple(hidden_sizes), num_actions, activation, weight_init)
+    return ConvQNet(num_actions=num_actions, head=head, weight_init=weight_init,
+                    **CONV_NETS[name])

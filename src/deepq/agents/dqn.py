@@ -135,7 +135,7 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
 def make_agent(cfg: Config, num_actions: int) -> Agent:
     atoms = cfg.num_atoms if cfg.distributional else 1
     network = make_network(cfg.network, num_actions, cfg.hidden_sizes, cfg.activation,
-                           dueling=cfg.dueling, noisy=cfg.noisy,
+                           cfg.weight_init, dueling=cfg.dueling, noisy=cfg.noisy,
                            noisy_sigma0=cfg.noisy_sigma0, atoms=atoms)
     support = jnp.linspace(cfg.v_min, cfg.v_max, atoms) if cfg.distributional else None
     optimizer = make_optimizer(cfg)
