@@ -407,7 +407,10 @@ PRESETS: dict[str, Preset] = {
             "linearly over the next 1e5 frames, centered RMSProp lr 2.5e-4 decay 0.95 with "
             "eps 0.01 added outside the square root (PyTorch's RMSprop, which the paper's "
             "code uses; DeepMind's puts it inside), Huber, "
-            "gamma 0.99, 5M frames, sticky actions 0.1, all 6 actions.",
+            "gamma 0.99, 5M frames, sticky actions 0.1, all 6 actions. lr is the code's "
+            "STEP_SIZE; the paper's learning curves show each game at its best step size "
+            "(Breakout 2^-9, Asterix and Seaquest 2^-13, Freeway 2^-11, Space Invaders "
+            "2^-12).",
             "Breakout-MinAtar",
             dict(
                 network="minatar_cnn", total_steps=5_000_000, num_envs=1, batch_size=32,
