@@ -18,22 +18,23 @@ import numpy as np
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
 
 
-def dense(features: int, fan_in: int, weight_init: str = "lecun_normal",
-          name: str | None = None) -> nn.Dense:
-    """nn.Dense with the run's initialisation. "lecun_normal" is flax's default: weights of
+def dense(x: jnp.ndarray, features: int, weight_init: str = "lecun_normal",
+          name: str | None = None) -> jnp.ndarray:
+    """x through an nn.Dense (created in the calling module's scope) with the run's
+    initialisation, the fan-in being x's last axis. "lecun_normal" is flax's default: weights of
     variance 1/fan-in (truncated normal), zero biases. "torch" draws weights and biases from
     U(-1/sqrt(fan-in), 1/sqrt(fan-in)), the default of torch7's nn.Linear and
     nn.SpatialConvolution (DeepMind's DQN code) and of PyTorch's nn.Linear and nn.Conv2d
     (kaiming_uniform with a = sqrt(5); MinAtar's examples/dqn.py): weights of variance
     1/(3 fan-in)."""
     if weight_init == "lecun_normal":
-        return nn.Dense(features, name=name)
-    bound = 1.0 / float(np.sqrt(fan_in))
+        return nn.Dense(features, name=name)(x)
+    bound = 1.0 / float(np.sqrt(x.shape[-1]))
 
     def uniform(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jnp.ndarray:
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
-    return nn.Dense(features, kernel_init=uniform, bias_init=uniform, name=name)
+    return nn.Dense(features, kernel_init=uniform, bias_init=uniform, name=name)(x)
 
 
 class NoisyDense(nn.Module):
@@ -101,7 +102,7 @@ def q_head(x: jnp.ndarray, num_actions: int, hidden: int, activation: str = "rel
     def layer(features: int, name: str, inputs: jnp.ndarray) -> jnp.ndarray:
         if noisy:
             return NoisyDense(features, noisy_sigma0, name=name)(inputs)
-        return dense(features, inputs.shape[-1], weight_init, name)(inputs)
+        return dense(inputs, features, weight_init, name)
 
     act = ACTIVATIONS[activation]
     A, N = num_actions, atoms
@@ -133,7 +134,7 @@ class MLP(nn.Module):
         act = ACTIVATIONS[self.activation]
         *torso, last = self.hidden_sizes
         for i, size in enumerate(torso):
-            x = act(dense(size, x.shape[-1], self.weight_init, f"Dense_{i}")(x))
+            x = act(dense(x, size, self.weight_init, f"Dense_{i}"))
         return q_head(x, self.num_actions, last, self.activation, first=len(torso),
                       weight_init=self.weight_init, **self.head)
 
@@ -255,8 +256,8 @@ class PerActionMLP(nn.Module):
         for a in range(self.num_actions):
             h = x
             for i, size in enumerate(self.hidden_sizes):
-                h = act(dense(size, h.shape[-1], init, f"action_{a}_Dense_{i}")(h))
-            outs.append(dense(1, h.shape[-1], init, f"action_{a}_out")(h))
+                h = act(dense(h, size, init, f"action_{a}_Dense_{i}"))
+            outs.append(dense(h, 1, init, f"action_{a}_out"))
         return jnp.concatenate(outs, axis=-1)
 
 
@@ -284,7 +285,7 @@ class PatchConv(nn.Module):
              for i in range(k) for j in range(k)],
             axis=-1,
         )  # [B, out_h, out_w, k*k*C_in], row-major over the kernel window
-        return dense(self.features, patches.shape[-1], self.weight_init, "Dense_0")(patches)
+        return dense(patches, self.features, self.weight_init, "Dense_0")
 
 
 class ConvQNet(nn.Module):
