@@ -7,7 +7,9 @@ metrics.csv and reports, at the frames the run has reached (5M when it is done):
 seed's mean return over its last 100 training episodes (epsilon 0.1, sticky actions on,
 as the paper's curves), their mean with a 95% t-interval over seeds, the paper's values
 and the training time (the sum over chunks of steps / logged steps-per-second, so pauses
-between sessions do not count). Writes benchmarks/results/minatar.{md,json}.
+between sessions do not count). Writes benchmarks/results/minatar.{md,json}; with --plot
+also minatar_curves.png, one panel per game: each run's training return per 250k frames
+(mean of its seeds, the band spanning them) beside the paper's two values.
 
 The paper's values come from two figures of the MinAtar repository (README "Results",
 img/sensitivity_curves.gif and img/learning_curves.gif; 30 runs each). The sensitivity
@@ -87,10 +89,56 @@ def summarize(run: Path, last: int = 100) -> dict | None:
             "episodes_per_seed": last}
 
 
+def binned_returns(run: Path, width: int = 250_000) -> tuple[list[float], list[list[float]]]:
+    """Bin ends (frames) and, per seed, the mean training return of each `width`-frame bin."""
+    sums: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    with (run / "metrics.csv").open() as f:
+        for row in csv.DictReader(f):
+            sums[int(row["seed"])][int(row["env_step"]) // width].append(float(row["return"]))
+    # Only bins every seed has reached; a bin still filling counts from its episodes so far.
+    bins = sorted(set.intersection(*(set(b) for b in sums.values())))
+    per_seed = [[statistics.fmean(sums[s][b]) for b in bins] for s in sorted(sums)]
+    return [(b + 1) * width for b in bins], per_seed
+
+
+def plot_curves(rows: list[dict], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games = list(dict.fromkeys(r["game"] for r in rows))
+    fig, axes = plt.subplots(1, len(games), figsize=(4.2 * len(games), 3.4), squeeze=False)
+    for ax, game in zip(axes[0], games):
+        for r in (r for r in rows if r["game"] == game):
+            ends, per_seed = binned_returns(Path(r["run"]))
+            x = [e / 1e6 for e in ends]
+            mean = [statistics.fmean(v) for v in zip(*per_seed)]
+            line, = ax.plot(x, mean, label=f"ours, {r['step_size']} ({len(per_seed)} seeds)")
+            ax.fill_between(x, [min(v) for v in zip(*per_seed)], [max(v) for v in zip(*per_seed)],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+            if r["paper_same_step_size"] is not None:
+                ax.axhline(r["paper_same_step_size"], color=line.get_color(), linestyle=":",
+                           label=f"paper at {r['step_size']}: ≈{r['paper_same_step_size']}")
+        ax.axhline(PAPER[game], color="black", linestyle="--",
+                   label=f"paper's curve at 5M: ≈{PAPER[game]}")
+        ax.set_title(f"{game}-MinAtar")
+        ax.set_xlabel("frames (M)")
+        ax.set_xlim(0, 5)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("training return per 250k frames")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
+    p.add_argument("--plot", action="store_true", help="also write minatar_curves.png")
     args = p.parse_args()
     rows = [row for r in args.runs if (r / "metrics.csv").exists()
             if (row := summarize(r)) is not None]
@@ -124,6 +172,8 @@ def main() -> None:
     (args.out_dir / "minatar.json").write_text(json.dumps(rows, indent=1) + "\n")
     (args.out_dir / "minatar.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if args.plot:
+        print("wrote", plot_curves(rows, args.out_dir / "minatar_curves.png"))
 
 
 if __name__ == "__main__":
