@@ -108,8 +108,12 @@ def plot_curves(rows: list[dict], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     games = list(dict.fromkeys(r["game"] for r in rows))
-    fig, axes = plt.subplots(1, len(games), figsize=(4.2 * len(games), 3.4), squeeze=False)
-    for ax, game in zip(axes[0], games):
+    cols = min(3, len(games))
+    rows_ = -(-len(games) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(4.6 * cols, 3.4 * rows_), squeeze=False)
+    for ax in axes.flat[len(games):]:
+        ax.set_visible(False)
+    for ax, game in zip(axes.flat, games):
         for r in (r for r in rows if r["game"] == game):
             ends, per_seed = binned_returns(Path(r["run"]))
             x = [e / 1e6 for e in ends]
@@ -127,7 +131,8 @@ def plot_curves(rows: list[dict], out: Path) -> Path:
         ax.set_xlim(0, 5)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    axes[0][0].set_ylabel("training return per 250k frames")
+    for row in axes:
+        row[0].set_ylabel("training return per 250k frames")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
