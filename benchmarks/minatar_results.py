@@ -26,6 +26,7 @@ import csv
 import json
 import math
 import statistics
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,14 +140,23 @@ def plot_curves(rows: list[dict], out: Path) -> Path:
     return out
 
 
+def fail(message: str) -> None:
+    print(f"minatar_results.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     p.add_argument("--plot", action="store_true", help="also write minatar_curves.png")
     args = p.parse_args()
-    rows = [row for r in args.runs if (r / "metrics.csv").exists()
-            if (row := summarize(r)) is not None]
+    missing = [str(r) for r in args.runs if not (r / "metrics.csv").exists()]
+    if missing:  # before anything is written: the tables on disk stay as they are
+        fail(f"no metrics.csv in {', '.join(missing)}: pass run directories of deepq train")
+    rows = [row for r in args.runs if (row := summarize(r)) is not None]
+    if not rows:
+        fail("no run has finished an episode yet: nothing to tabulate")
     lines = [
         "# MinAtar: DQN (`minatar` preset) next to the MinAtar paper",
         "",
