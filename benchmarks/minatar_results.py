@@ -22,16 +22,18 @@ the plots by eye, to about +-0.3 (Freeway +-1).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import statistics
 import sys
-from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
+import numpy as np
 from scipy import stats
+
+from deepq.report import read_metrics
 
 HERE = Path(__file__).resolve().parent
 # Learning curves at 5M frames (each game at its best step size).
@@ -56,21 +58,19 @@ def paper_at(game: str, learning_rate: float) -> tuple[str, float | None]:
     return label, PAPER_BY_STEP.get(game, {}).get(round(exponent))
 
 
-def summarize(run: Path, last: int = 100) -> dict | None:
+def summarize(run: Path, metrics: dict[str, np.ndarray], last: int = 100) -> dict | None:
+    """The table row of one run, from its config and its metrics (report.read_metrics)."""
     cfg = json.loads((run / "config.json").read_text())["config"]
-    by_seed: dict[int, list[float]] = defaultdict(list)
-    chunk_rate: dict[int, float] = {}
-    frames = 0
-    with (run / "metrics.csv").open() as f:
-        for row in csv.DictReader(f):
-            by_seed[int(row["seed"])].append(float(row["return"]))
-            step = int(row["env_step"])
-            frames = max(frames, step)
-            chunk_rate[step // cfg["chunk_steps"]] = float(row["steps_per_sec"])
-    if not by_seed:  # started, no episode finished yet
+    if not len(metrics["seed"]):  # started, no episode finished yet
         return None
-    seeds = sorted(by_seed)
-    per_seed = [statistics.fmean(by_seed[s][-last:]) for s in seeds]
+    seed = metrics["seed"].astype(int)
+    steps = metrics["env_step"].astype(int)
+    frames = int(steps.max())
+    # Every row of a chunk carries that chunk's steps per second.
+    chunk_rate = dict(zip((steps // cfg["chunk_steps"]).tolist(),
+                          metrics["steps_per_sec"].tolist()))
+    seeds = sorted(set(seed.tolist()))
+    per_seed = [statistics.fmean(metrics["return"][seed == s][-last:].tolist()) for s in seeds]
     mean = statistics.fmean(per_seed)
     if len(per_seed) > 1:
         half = stats.t.ppf(0.975, len(per_seed) - 1) * stats.sem(per_seed)
@@ -90,19 +90,20 @@ def summarize(run: Path, last: int = 100) -> dict | None:
             "episodes_per_seed": last}
 
 
-def binned_returns(run: Path, width: int = 250_000) -> tuple[list[float], list[list[float]]]:
+def binned_returns(metrics: dict[str, np.ndarray],
+                   width: int = 250_000) -> tuple[list[int], list[list[float]]]:
     """Bin ends (frames) and, per seed, the mean training return of each `width`-frame bin."""
-    sums: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    with (run / "metrics.csv").open() as f:
-        for row in csv.DictReader(f):
-            sums[int(row["seed"])][int(row["env_step"]) // width].append(float(row["return"]))
+    seed = metrics["seed"].astype(int)
+    bin_of = metrics["env_step"].astype(int) // width
+    seeds = sorted(set(seed.tolist()))
     # Only bins every seed has reached; a bin still filling counts from its episodes so far.
-    bins = sorted(set.intersection(*(set(b) for b in sums.values())))
-    per_seed = [[statistics.fmean(sums[s][b]) for b in bins] for s in sorted(sums)]
+    bins = sorted(set.intersection(*(set(bin_of[seed == s].tolist()) for s in seeds)))
+    per_seed = [[float(metrics["return"][(seed == s) & (bin_of == b)].mean()) for b in bins]
+                for s in seeds]
     return [(b + 1) * width for b in bins], per_seed
 
 
-def plot_curves(rows: list[dict], out: Path) -> Path:
+def plot_curves(rows: list[dict], metrics: dict[str, dict[str, np.ndarray]], out: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,13 +111,13 @@ def plot_curves(rows: list[dict], out: Path) -> Path:
 
     games = list(dict.fromkeys(r["game"] for r in rows))
     cols = min(3, len(games))
-    rows_ = -(-len(games) // cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(4.6 * cols, 3.4 * rows_), squeeze=False)
+    nrows = -(-len(games) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.4 * nrows), squeeze=False)
     for ax in axes.flat[len(games):]:
         ax.set_visible(False)
     for ax, game in zip(axes.flat, games):
         for r in (r for r in rows if r["game"] == game):
-            ends, per_seed = binned_returns(Path(r["run"]))
+            ends, per_seed = binned_returns(metrics[r["run"]])
             x = [e / 1e6 for e in ends]
             mean = [statistics.fmean(v) for v in zip(*per_seed)]
             line, = ax.plot(x, mean, label=f"ours, {r['step_size']} ({len(per_seed)} seeds)")
@@ -140,7 +141,7 @@ def plot_curves(rows: list[dict], out: Path) -> Path:
     return out
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"minatar_results.py: error: {message}", file=sys.stderr)
     sys.exit(2)
 
@@ -154,7 +155,8 @@ def main() -> None:
     missing = [str(r) for r in args.runs if not (r / "metrics.csv").exists()]
     if missing:  # before anything is written: the tables on disk stay as they are
         fail(f"no metrics.csv in {', '.join(missing)}: pass run directories of deepq train")
-    rows = [row for r in args.runs if (row := summarize(r)) is not None]
+    metrics = {str(r): read_metrics(r) for r in args.runs}
+    rows = [row for r in args.runs if (row := summarize(r, metrics[str(r)])) is not None]
     if not rows:
         fail("no run has finished an episode yet: nothing to tabulate")
     lines = [
@@ -188,7 +190,7 @@ def main() -> None:
     (args.out_dir / "minatar.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.plot:
-        print("wrote", plot_curves(rows, args.out_dir / "minatar_curves.png"))
+        print("wrote", plot_curves(rows, metrics, args.out_dir / "minatar_curves.png"))
 
 
 if __name__ == "__main__":
