@@ -11,6 +11,10 @@ between sessions do not count). Writes benchmarks/results/minatar.{md,json}; wit
 also minatar_curves.png, one panel per game: each run's training return per 250k frames
 (mean of its seeds, the band spanning them) beside the paper's two values.
 
+Runs joined with a comma (`RUN_A,RUN_B`) are one row: the same config trained on other
+seeds (`deepq train ... --seed 2 --seeds 2`). Their seeds are pooled, and their training
+times add up.
+
 The paper's values come from two figures of the MinAtar repository (README "Results",
 img/sensitivity_curves.gif and img/learning_curves.gif; 30 runs each). The sensitivity
 figure gives DQN's average return over its final 100 episodes for each step size
@@ -58,17 +62,24 @@ def paper_at(game: str, learning_rate: float) -> tuple[str, float | None]:
     return label, PAPER_BY_STEP.get(game, {}).get(round(exponent))
 
 
-def summarize(run: Path, metrics: dict[str, np.ndarray], last: int = 100) -> dict | None:
-    """The table row of one run, from its config and its metrics (report.read_metrics)."""
-    cfg = json.loads((run / "config.json").read_text())["config"]
-    if not len(metrics["seed"]):  # started, no episode finished yet
+def summarize(runs: list[Path], parts: list[dict[str, np.ndarray]],
+              last: int = 100) -> dict | None:
+    """The table row of runs of one config (on different seeds), from their configs and
+    metrics (report.read_metrics, one per run)."""
+    cfg = json.loads((runs[0] / "config.json").read_text())["config"]
+    if not all(len(m["seed"]) for m in parts):  # started, no episode finished yet
         return None
+    metrics = pooled(parts)
     seed = metrics["seed"].astype(int)
-    steps = metrics["env_step"].astype(int)
-    frames = int(steps.max())
-    # Every row of a chunk carries that chunk's steps per second.
-    chunk_rate = dict(zip((steps // cfg["chunk_steps"]).tolist(),
-                          metrics["steps_per_sec"].tolist()))
+    frames = min(int(m["env_step"].max()) for m in parts)
+    seconds = 0.0
+    for m in parts:
+        # Every row of a chunk carries that chunk's steps per second.
+        chunk_rate = dict(zip((m["env_step"].astype(int) // cfg["chunk_steps"]).tolist(),
+                              m["steps_per_sec"].tolist()))
+        n_seeds = len(set(m["seed"].astype(int).tolist()))
+        seconds += sum(cfg["chunk_steps"] * n_seeds / rate for rate in chunk_rate.values()
+                       if rate)
     seeds = sorted(set(seed.tolist()))
     per_seed = [statistics.fmean(metrics["return"][seed == s][-last:].tolist()) for s in seeds]
     mean = statistics.fmean(per_seed)
@@ -76,10 +87,9 @@ def summarize(run: Path, metrics: dict[str, np.ndarray], last: int = 100) -> dic
         half = stats.t.ppf(0.975, len(per_seed) - 1) * stats.sem(per_seed)
     else:
         half = float("nan")
-    seconds = sum(cfg["chunk_steps"] * len(seeds) / rate for rate in chunk_rate.values() if rate)
     game = cfg["env_id"].split("-")[0]
     step_size, paper_same_step = paper_at(game, cfg["learning_rate"])
-    return {"run": str(run), "game": game, "seeds": seeds, "frames": frames,
+    return {"run": ",".join(map(str, runs)), "game": game, "seeds": seeds, "frames": frames,
             "target_frames": cfg["total_steps"], "per_seed": [round(x, 2) for x in per_seed],
             "mean": round(mean, 2), "ci95": [round(mean - half, 2), round(mean + half, 2)],
             "paper": PAPER.get(game), "learning_rate": cfg["learning_rate"],
@@ -88,6 +98,31 @@ def summarize(run: Path, metrics: dict[str, np.ndarray], last: int = 100) -> dic
             "rmsprop_eps": "inside sqrt" if cfg.get("rmsprop_eps_in_sqrt", True)
             else "outside sqrt",
             "episodes_per_seed": last}
+
+
+def pooled(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The metrics of several runs as one table (their seeds differ)."""
+    return {k: np.concatenate([m[k] for m in parts]) for k in parts[0]}
+
+
+def check_joinable(runs: list[Path], parts: list[dict[str, np.ndarray]]) -> str | None:
+    """Why runs joined with a comma cannot be one row, or None when they can."""
+    def config(run: Path) -> dict:
+        cfg = json.loads((run / "config.json").read_text())["config"]
+        return {k: v for k, v in cfg.items() if k not in ("seed", "num_seeds")}
+    first = config(runs[0])
+    for run in runs[1:]:
+        differ = sorted(k for k, v in config(run).items() if first.get(k) != v)
+        if differ:
+            return (f"{runs[0]} and {run} differ in {', '.join(differ)}: "
+                    "join only runs of one config")
+    seen: set[int] = set()
+    for run, m in zip(runs, parts):
+        seeds = set(m["seed"].astype(int).tolist())
+        if seeds & seen:
+            return f"seed {min(seeds & seen)} appears twice ({run}): join runs of other seeds"
+        seen |= seeds
+    return None
 
 
 def binned_returns(metrics: dict[str, np.ndarray],
@@ -148,15 +183,21 @@ def fail(message: str) -> NoReturn:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("runs", nargs="+", help="run directories; RUN_A,RUN_B pools their seeds")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     p.add_argument("--plot", action="store_true", help="also write minatar_curves.png")
     args = p.parse_args()
-    missing = [str(r) for r in args.runs if not (r / "metrics.csv").exists()]
+    groups = [[Path(r) for r in arg.split(",")] for arg in args.runs]
+    missing = [str(r) for runs in groups for r in runs if not (r / "metrics.csv").exists()]
     if missing:  # before anything is written: the tables on disk stay as they are
         fail(f"no metrics.csv in {', '.join(missing)}: pass run directories of deepq train")
-    metrics = {str(r): read_metrics(r) for r in args.runs}
-    rows = [row for r in args.runs if (row := summarize(r, metrics[str(r)])) is not None]
+    parts = {",".join(map(str, runs)): [read_metrics(r) for r in runs] for runs in groups}
+    for runs in groups:
+        if (problem := check_joinable(runs, parts[",".join(map(str, runs))])) is not None:
+            fail(problem)
+    rows = [row for runs in groups
+            if (row := summarize(runs, parts[",".join(map(str, runs))])) is not None]
+    metrics = {key: pooled(p) for key, p in parts.items()}
     if not rows:
         fail("no run has finished an episode yet: nothing to tabulate")
     lines = [
@@ -170,7 +211,8 @@ def main() -> None:
         "curves), and its learning curve at 5M frames, which shows each game at its best "
         "step size (Breakout 2^-9, Asterix and Seaquest 2^-13, Freeway 2^-11, Space "
         "Invaders 2^-12; the code's default 2.5e-4 is about 2^-12). "
-        "Training time: 2-core CPU, both seeds side by side, one per core. RMSProp eps: "
+        "Training time: 2-core CPU, two seeds side by side, one per core (runs pooled "
+        "from several directories: the sum of their times). RMSProp eps: "
         "where the run's centered RMSProp adds its 0.01 (the paper's code, PyTorch's "
         "RMSprop: outside the square root).",
         "",
