@@ -69,19 +69,21 @@ def summarize(runs: list[Path], parts: list[dict[str, np.ndarray]],
     cfg = json.loads((runs[0] / "config.json").read_text())["config"]
     if not all(len(m["seed"]) for m in parts):  # started, no episode finished yet
         return None
-    metrics = pooled(parts)
-    seed = metrics["seed"].astype(int)
     frames = min(int(m["env_step"].max()) for m in parts)
     seconds = 0.0
-    for m in parts:
+    last_mean: dict[int, float] = {}  # seed -> mean of its last `last` episodes
+    for m in parts:  # their seeds differ (check_joinable)
+        seed = m["seed"].astype(int)
+        run_seeds = sorted(set(seed.tolist()))
+        last_mean |= {s: statistics.fmean(m["return"][seed == s][-last:].tolist())
+                      for s in run_seeds}
         # Every row of a chunk carries that chunk's steps per second.
         chunk_rate = dict(zip((m["env_step"].astype(int) // cfg["chunk_steps"]).tolist(),
                               m["steps_per_sec"].tolist()))
-        n_seeds = len(set(m["seed"].astype(int).tolist()))
-        seconds += sum(cfg["chunk_steps"] * n_seeds / rate for rate in chunk_rate.values()
-                       if rate)
-    seeds = sorted(set(seed.tolist()))
-    per_seed = [statistics.fmean(metrics["return"][seed == s][-last:].tolist()) for s in seeds]
+        seconds += sum(cfg["chunk_steps"] * len(run_seeds) / rate
+                       for rate in chunk_rate.values() if rate)
+    seeds = sorted(last_mean)
+    per_seed = [last_mean[s] for s in seeds]
     mean = statistics.fmean(per_seed)
     if len(per_seed) > 1:
         half = stats.t.ppf(0.975, len(per_seed) - 1) * stats.sem(per_seed)
@@ -191,13 +193,14 @@ def main() -> None:
     missing = [str(r) for runs in groups for r in runs if not (r / "metrics.csv").exists()]
     if missing:  # before anything is written: the tables on disk stay as they are
         fail(f"no metrics.csv in {', '.join(missing)}: pass run directories of deepq train")
-    parts = {",".join(map(str, runs)): [read_metrics(r) for r in runs] for runs in groups}
-    for runs in groups:
-        if (problem := check_joinable(runs, parts[",".join(map(str, runs))])) is not None:
+    parts = {",".join(map(str, runs)): (runs, [read_metrics(r) for r in runs])
+             for runs in groups}  # the row's "run" -> its run dirs and their metrics
+    for runs, metrics_of_runs in parts.values():
+        if (problem := check_joinable(runs, metrics_of_runs)) is not None:
             fail(problem)
-    rows = [row for runs in groups
-            if (row := summarize(runs, parts[",".join(map(str, runs))])) is not None]
-    metrics = {key: pooled(p) for key, p in parts.items()}
+    rows = [row for runs, metrics_of_runs in parts.values()
+            if (row := summarize(runs, metrics_of_runs)) is not None]
+    metrics = {key: pooled(m) for key, (_, m) in parts.items()}
     if not rows:
         fail("no run has finished an episode yet: nothing to tabulate")
     lines = [
