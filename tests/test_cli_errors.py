@@ -34,6 +34,7 @@ def assert_clean_error(proc, *needles):
     (["--backend", "gymnasium", "--env", "Breakout-MinAtar"], ["only as a gymnax env"]),
     (["--set", "network=resnet"], ["network='resnet'", "minatar_cnn"]),
     (["--set", "sticky_actions=1"], ["sticky_actions must be in [0, 1)"]),
+    (["--set", "tau=0"], ["tau must be in (0, 1], got 0.0"]),
     (["--bogus-flag"], ["unrecognized arguments"]),
     (["--env", "ALE/Pongg-v5"], ["unknown env id", "ALE/Pong-v5"]),
     (["--env", "ALE/Pong-v5", "--preset", "dqn2013", "--set", "frame_crop_top=40"],
@@ -75,19 +76,35 @@ def test_force_refuses_a_dir_that_is_not_a_run(tmp_path):
     assert (tmp_path / "data.csv").read_text() == "keep me"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_unwritable_output_dir(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    proc = run_deepq("train", "--out", str(locked / "run"), *TINY)
-    assert_clean_error(proc, "cannot write")
+    """A dir the OS refuses to create, even to root: sysfs takes no new entries; for other
+    users a parent without write permission does the same."""
+    if os.geteuid() == 0:
+        parent = Path("/sys")
+    else:
+        parent = tmp_path / "locked"
+        parent.mkdir(mode=0o500)
+    out = parent / f"deepq-test-{os.getpid()}" / "run"
+    proc = run_deepq("train", "--out", str(out), *TINY)
+    assert_clean_error(proc, "cannot write to output dir", str(out))
+    assert any(why in proc.stderr for why in ("Permission denied", "Operation not permitted",
+                                              "Read-only file system"))
+    assert not out.parent.exists()
 
 
 def test_output_dir_under_a_file(tmp_path):
     (tmp_path / "afile").write_text("x")
     proc = run_deepq("train", "--out", str(tmp_path / "afile" / "run"), *TINY)
-    assert_clean_error(proc, "cannot write")
+    assert_clean_error(proc, "cannot write", "Not a directory")
     assert (tmp_path / "afile").read_text() == "x"
+    assert os.listdir(tmp_path) == ["afile"]
+
+
+def test_output_dir_name_too_long(tmp_path):
+    out = tmp_path / ("d" * 300) / "run"  # over the 255-byte limit of a file name
+    proc = run_deepq("train", "--out", str(out), *TINY)
+    assert_clean_error(proc, "cannot write", "File name too long")
+    assert os.listdir(tmp_path) == []
 
 
 def test_missing_run_and_checkpoint(tmp_path):
@@ -99,9 +116,12 @@ def test_missing_run_and_checkpoint(tmp_path):
     assert_clean_error(run_deepq("eval", str(run)), "no checkpoint")
 
 
-def test_record_needs_a_video_suffix(tmp_path):
-    proc = run_deepq("record", str(tmp_path), "--out", str(tmp_path / "x.avi"))
-    assert proc.returncode == 2
+def test_record_needs_a_video_suffix(trained, tmp_path):
+    before = sorted(p.relative_to(trained) for p in trained.rglob("*"))
+    proc = run_deepq("record", str(trained), "--out", str(tmp_path / "x.avi"))
+    assert_clean_error(proc, "x.avi", "the video must end in .gif or .mp4")
+    assert os.listdir(tmp_path) == []
+    assert sorted(p.relative_to(trained) for p in trained.rglob("*")) == before
 
 
 @pytest.fixture(scope="module")

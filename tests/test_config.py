@@ -44,3 +44,54 @@ def test_env_default_preset_and_round_trip():
     assert base_config("LunarLander-v3", None) == Config(env_id="LunarLander-v3")
     with pytest.raises(UserError):
         base_config(None, "no-such-preset")
+
+
+# Each range check of Config.validated: (field, values just outside the range, the allowed
+# values at or next to its ends, other fields the check needs).
+RANGES = [
+    ("tau", [0.0, 1.0001], [1e-9, 1.0], {}),
+    ("epsilon_start", [-0.001, 1.001], [0.0, 1.0], {}),
+    ("epsilon_end", [-0.001, 1.001], [0.0, 1.0], {}),
+    ("eval_epsilon", [-0.001, 1.001], [0.0, 1.0], {}),
+    ("epsilon_fraction", [0.0, 1.001], [1e-9, 1.0], {}),
+    ("epsilon_decay", [0.0, -1e-4], [1e-12], {}),
+    ("epsilon_decay", [1.0001], [1.0], {"epsilon_schedule": "multiplicative"}),
+    ("temperature", [0.0, -1.0], [1e-9], {}),
+    ("huber_delta", [0.0, -1.0], [1e-9], {}),
+    ("priority_alpha", [-0.001], [0.0], {}),
+    ("priority_beta", [-0.001, 1.001], [0.0, 1.0], {}),
+    ("noisy_sigma0", [0.0, -0.5], [1e-9], {}),
+    ("num_atoms", [1, 0], [2], {"distributional": True}),
+    ("gamma", [-0.001, 1.001], [0.0, 1.0], {}),
+    ("sticky_actions", [-0.001, 1.0], [0.0, 0.999], {}),
+    ("learning_rate", [0.0, -1e-3], [1e-12], {}),
+    ("max_grad_norm", [-0.001], [0.0], {}),
+    ("n_step", [0], [1], {}),
+    ("baseline_coef", [-0.001], [0.0], {"algo": "reinforce"}),
+    ("frame_resize", [(7, 84), (84, 7), (84,)], [(8, 8)], {}),
+    ("frame_crop_top", [27], [26], {"frame_resize": (110, 84)}),
+    *[(name, [0], [1], {}) for name in (
+        "num_seeds", "num_envs", "batch_size", "total_episodes", "batch_episodes",
+        "train_freq", "gradient_steps", "target_update_interval", "eval_episodes",
+        "chunk_steps", "select_episodes", "frame_skip", "frame_stack", "max_episode_frames",
+        "eval_max_frames")],
+    ("total_steps", [0], [1], {"learning_starts": 0}),
+    ("buffer_size", [0], [1], {"batch_size": 1}),
+    *[(name, [-1], [0], {}) for name in (
+        "learning_starts", "checkpoint_every", "seed", "select_every", "epsilon_steps",
+        "epsilon_delay", "frame_crop_top", "noop_max", "eval_noop_max", "qtrace_states",
+        "env_workers")],
+]
+
+
+@pytest.mark.parametrize("name,outside,allowed,context", RANGES,
+                         ids=[f"{r[0]}-{i}" for i, r in enumerate(RANGES)])
+def test_each_range_is_checked_at_its_ends(name, outside, allowed, context):
+    base = Config().replace(**context)
+    for value in allowed:
+        assert getattr(base.replace(**{name: value}).validated(), name) == value
+    for value in outside:
+        with pytest.raises(UserError, match=name) as err:
+            base.replace(**{name: value}).validated()
+        if not isinstance(value, tuple):
+            assert str(value) in str(err.value)  # the message quotes the bad value

@@ -68,6 +68,106 @@ def test_update_is_the_hand_computed_policy_gradient_step():
     np.testing.assert_allclose(q["policy_0"]["kernel"], w1 - 0.1 * g_w1, rtol=1e-5, atol=1e-7)
 
 
+def _returns_by_hand(rewards, gamma):
+    """G_t = r_t + gamma G_(t+1) over one episode's rewards, back from its last step."""
+    out, g = [], 0.0
+    for r in reversed(rewards):
+        g = r + gamma * g
+        out.append(g)
+    return np.array(out[::-1])
+
+
+# Three episodes of lengths 5, 3 and 4 side by side [T=5, B=3]; padding rewards that the
+# returns must ignore.
+EPISODE_REWARDS = [[1.0, -2.0, 0.5, 3.0, -1.0], [2.0, 4.0, -3.0], [-1.0, 0.0, 2.5, 1.5]]
+
+
+def _padded(rows, fill):
+    return np.array([r + [fill] * (5 - len(r)) for r in rows], np.float32).T  # [T, B]
+
+
+def test_return_standardisation_per_episode_and_over_the_batch():
+    """standardize_returns=episode: (G - mean) / std over each episode's own steps (a column
+    of [T, B], as pg-pong.py standardises each finished game); batch: over all real steps."""
+    reward = jnp.asarray(_padded(EPISODE_REWARDS, 7.0))
+    mask = jnp.asarray(_padded([[1.0] * len(r) for r in EPISODE_REWARDS], 0.0) > 0)
+    cfg = Config(algo="reinforce", gamma=0.9)
+    returns = [_returns_by_hand(r, 0.9) for r in EPISODE_REWARDS]
+
+    per_episode = np.asarray(returns_to_fit(cfg.replace(standardize_returns="episode"),
+                                            reward, mask))
+    for b, g in enumerate(returns):
+        np.testing.assert_allclose(per_episode[:len(g), b], (g - g.mean()) / g.std(),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(per_episode[len(g):, b], 0.0)
+
+    batch = np.asarray(returns_to_fit(cfg.replace(standardize_returns="batch"), reward, mask))
+    every = np.concatenate(returns)
+    for b, g in enumerate(returns):
+        np.testing.assert_allclose(batch[:len(g), b], (g - every.mean()) / every.std(),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(batch[len(g):, b], 0.0)
+
+
+def test_update_with_a_baseline_is_the_hand_written_policy_gradient_step():
+    """REINFORCE with a learned baseline (Williams 1992, eq. 11 with b = V(s)): one plain SGD
+    step on  -sum_t (G_t - V(s_t)) log pi(a_t | s_t)  +  c/2 sum_t (V(s_t) - G_t)^2,
+    the advantage held constant in the policy term, G the batch-standardised returns. The
+    loss is written out here from the parameter arrays (two tanh MLPs with biases)."""
+    lr, coef, gamma = 0.05, 0.7, 0.9
+    cfg = Config(algo="reinforce", policy="softmax", hidden_sizes=(4,), activation="tanh",
+                 baseline=True, baseline_coef=coef, optimizer="sgd", learning_rate=lr,
+                 max_grad_norm=0.0, gamma=gamma, standardize_returns="batch")
+    agent = make_agent(cfg, 3)
+    rng = np.random.default_rng(7)
+    obs = rng.normal(size=(5, 3, 2)).astype(np.float32)  # padding rows too: masked out
+    action = np.array([[0, 2, 1], [1, 0, 2], [2, 1, 0], [0, 2, 1], [1, 0, 2]], np.int32)
+    reward = _padded(EPISODE_REWARDS, 7.0)
+    mask = _padded([[1.0] * len(r) for r in EPISODE_REWARDS], 0.0) > 0
+    batch = EpisodeBatch(jnp.asarray(obs), jnp.asarray(action), jnp.asarray(reward),
+                         jnp.asarray(mask))
+    state = agent.init(jax.random.PRNGKey(0), jnp.asarray(obs[0, 0]))
+    # Random parameters, the value net's output bias at 1.5: V is of the order of the
+    # standardised returns, so adding it instead of subtracting it changes every step.
+    params = jax.tree.map(lambda p: rng.normal(scale=0.8, size=p.shape).astype(np.float32),
+                          state.params)
+    params["params"]["value_out"]["bias"] = np.array([1.5], np.float32)
+    state = state._replace(params=jax.tree.map(jnp.asarray, params))  # plain SGD: no state
+
+    returns = [_returns_by_hand(r, gamma) for r in EPISODE_REWARDS]
+    every = np.concatenate(returns)
+    g = np.zeros((5, 3))
+    for b, ret in enumerate(returns):
+        g[:len(ret), b] = (ret - every.mean()) / every.std()
+    x, a = obs[mask], action[mask]  # the 12 real steps
+    g_real = g[mask]
+
+    def mlp(p, name, inputs):
+        h = jnp.tanh(inputs @ p[f"{name}_0"]["kernel"] + p[f"{name}_0"]["bias"])
+        return h @ p[f"{name}_out"]["kernel"] + p[f"{name}_out"]["bias"]
+
+    def loss(p):
+        p = p["params"]
+        logits, v = mlp(p, "policy", x), mlp(p, "value", x)[:, 0]
+        logpi = logits[jnp.arange(len(a)), a] - jax.scipy.special.logsumexp(logits, axis=1)
+        adv = jax.lax.stop_gradient(g_real - v)
+        return -jnp.sum(adv * logpi) + coef * 0.5 * jnp.sum((v - g_real) ** 2)
+
+    v_real = np.asarray(mlp(params["params"], "value", x)[:, 0])
+    assert np.abs(v_real).mean() > 0.5  # the baseline moves the advantages by a lot
+    grads = jax.grad(loss)(jax.tree.map(jnp.asarray, params))
+    new, info = agent.update(state, batch, jax.random.PRNGKey(1))
+    for (path, got), want, grad in zip(jax.tree_util.tree_leaves_with_path(new.params),
+                                       jax.tree.leaves(params), jax.tree.leaves(grads)):
+        np.testing.assert_allclose(got, want - lr * np.asarray(grad), rtol=1e-4, atol=1e-6,
+                                   err_msg=jax.tree_util.keystr(path))
+    # The logged loss: the policy term per real step.
+    logits = np.asarray(mlp(params["params"], "policy", x))
+    logpi = logits[np.arange(len(a)), a] - np.log(np.exp(logits).sum(axis=1))
+    assert float(info["loss"]) == pytest.approx(-np.sum((g_real - v_real) * logpi) / 12,
+                                                rel=1e-4)
+
+
 def test_running_reward_by_hand():
     np.testing.assert_allclose(running_reward(np.array([-21.0, -19.0, -20.0])),
                                [-21.0, -20.98, -0.99 * 20.98 - 0.2])

@@ -58,6 +58,10 @@ def make_driver(cfg: Config):
 # The run directory.
 
 
+def _cannot_write(path: Path, exc: OSError) -> UserError:
+    return UserError(f"cannot write to output dir {path}: {exc.strerror}; pick another --out")
+
+
 def _check_writable(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -65,13 +69,15 @@ def _check_writable(path: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise UserError(
-            f"cannot write to output dir {path}: {exc.strerror}; pick another --out"
-        ) from None
+        raise _cannot_write(path, exc) from None
 
 
 def prepare_new_run(out: Path, force: bool) -> None:
     """A fresh run dir. An existing non-empty one needs --force (deepq files only are removed)."""
+    try:
+        out.exists()  # a path the OS cannot even look up (a name over 255 bytes, a loop)
+    except OSError as exc:
+        raise _cannot_write(out, exc) from None
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a directory: pick another --out")
     if out.is_dir() and any(out.iterdir()):
