@@ -7,12 +7,16 @@ numpy, and every observation, reward and frame count must agree.
 
 from __future__ import annotations
 
+import imageio.v3 as iio
+import jax
 import numpy as np
 import pytest
 
+from deepq.agents import make_agent
 from deepq.config import base_config
-from deepq.envs import resolve
+from deepq.envs import atari, resolve
 from deepq.envs.atari import AtariEnvs, game, overridden_defaults
+from deepq.run import Run
 
 ale_py = pytest.importorskip("ale_py")
 
@@ -187,7 +191,7 @@ def test_pong_trains_evaluates_and_records_end_to_end(tmp_path):
     ev = json.loads((run.path / "eval.json").read_text())
     assert ev["episodes"] == 2 and len(ev["returns"][0]) == 2
     assert -21 <= ev["mean"] <= 21 and -21 <= ev["random_mean"] <= 21
-    assert (run.path / "episode.gif").stat().st_size > 0
+    assert iio.imread(run.path / "episode.gif").shape[1:] == (168, 168, 3)
     state = checkpoint.read_raw(checkpoint.latest(run.path))["state"]
     learner = state["carry"]["learner"]
     # One update every 4 steps once 200 steps are in: at steps 200, 204, ..., 400.
@@ -214,3 +218,131 @@ def test_pong_rainbow_with_n_step_and_prioritized_pixel_replay(tmp_path):
     ready = leaves[leaves > 0]
     assert len(ready) > 250  # the 300 steps but the newest 3 and the game-over rows
     assert len(np.unique(ready)) > 10  # refreshed from the updates' TD errors
+
+
+class _RawLog:
+    """Stands in for ale-py's vector env: passes every call through and keeps the episode
+    frame numbers at reset and, for each step, the action, raw reward, terminated and
+    truncated flags and frame numbers."""
+
+    def __init__(self, raw):
+        self.raw, self.steps, self.reset_frames = raw, [], None
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+    def reset(self, **kwargs):
+        obs, info = self.raw.reset(**kwargs)
+        self.reset_frames = np.array(info["episode_frame_number"])
+        return obs, info
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.raw.step(actions)
+        self.steps.append({"action": np.array(actions), "reward": np.array(reward),
+                           "terminated": np.array(terminated), "truncated": np.array(truncated),
+                           "frame": np.array(info["episode_frame_number"])})
+        return obs, reward, terminated, truncated, info
+
+
+def _spy_envs(made: list) -> type:
+    """AtariEnvs that log what the emulator did (`_RawLog`) and the observations the policy
+    was given (`seen`); every instance is appended to `made`."""
+
+    class SpyEnvs(AtariEnvs):
+        def __init__(self, cfg, num_envs, training=True, num_threads=0):
+            super().__init__(cfg, num_envs, training, num_threads)
+            self.training = training
+            self.envs = _RawLog(self.envs)
+            made.append(self)
+
+        def reset(self, seeds):
+            self.seen = [super().reset(seeds)]
+            return self.seen[0]
+
+        def step(self, actions):
+            out = super().step(actions)
+            self.seen.append(out.obs)
+            return out
+
+    return SpyEnvs
+
+
+def _untrained_pong(tmp_path) -> Run:
+    """A run of one seed on Pong with the dqn2013 preset, evaluation episodes capped at
+    1,000 frames, a tiny MLP for the CNN, untrained."""
+    cfg = base_config("ALE/Pong-v5", "dqn2013").replace(
+        eval_max_frames=1_000, eval_episodes=4, network="mlp", hidden_sizes=(8,))
+    info = resolve(cfg.env_id, cfg=cfg)
+    agent = make_agent(cfg, info.num_actions)
+    params = agent.init(jax.random.PRNGKey(1), np.zeros(info.obs_shape, np.uint8)).params
+    return Run(tmp_path, cfg, jax.tree.map(lambda x: x[None], params), info)
+
+
+def test_evaluation_follows_the_dqn_papers_protocol(tmp_path, monkeypatch):
+    """Mnih et al. 2013 (section 5.1) and 2015 (Methods, Evaluation procedure): epsilon 0.05,
+    up to 30 no-op frames at the start of each episode, episodes capped at a number of
+    frames (18,000 in the papers, 1,000 here), unclipped total rewards, and the same
+    protocol with a uniformly random policy as the baseline. The emulator's own counters
+    are the reference. dqn2013 trains without no-op starts and with ALE v5's 108k-frame
+    cap, so evaluation must use its own settings, not the training ones."""
+    run = _untrained_pong(tmp_path)
+    cfg, agent = run.config, run.agent
+    params = jax.tree.map(lambda x: x[0], run.params)
+    assert cfg.eval_epsilon == 0.05 and cfg.eval_noop_max == 30
+    assert cfg.noop_max == 0 and cfg.max_episode_frames == 108_000
+    assert base_config("ALE/Pong-v5", "nature").eval_epsilon == 0.05
+    made: list = []
+    monkeypatch.setattr(atari, "AtariEnvs", _spy_envs(made))
+    result = run.evaluate()
+    protocol, baseline = [envs for envs in made if not envs.training]
+    greedy = jax.jit(lambda obs: agent.q_values(params, obs).argmax(axis=-1))
+
+    def played(envs) -> tuple[np.ndarray, float]:
+        """Each episode's total raw reward, and the fraction of non-greedy actions."""
+        log = envs.envs
+        assert log.reset_frames.min() >= 0 and log.reset_frames.max() <= 30
+        assert len(set(log.reset_frames.tolist())) > 1  # no-op starts differ per episode
+        flags = np.stack([s["terminated"] | s["truncated"] for s in log.steps])
+        ends = flags.argmax(axis=0)  # each episode's last step
+        assert flags.any(axis=0).all() and len(log.steps) == ends.max() + 1
+        returns = []
+        for i, end in enumerate(ends):
+            last = log.steps[end]
+            # The cap ended every episode (random Pong loses 21 points in far more than
+            # 1,000 frames): truncated, not terminal, 1,000 frames after the no-ops.
+            assert last["truncated"][i] and not last["terminated"][i]
+            assert last["frame"][i] - log.reset_frames[i] == cfg.eval_max_frames
+            returns.append(sum(s["reward"][i] for s in log.steps[:end + 1]))
+        actions = np.stack([s["action"] for s in log.steps])
+        chosen = np.stack([np.asarray(greedy(obs)) for obs in envs.seen[:len(log.steps)]])
+        return np.array(returns), float((actions != chosen).mean())
+
+    returns, off_greedy = played(protocol)
+    random_returns, random_off_greedy = played(baseline)
+    # epsilon-greedy differs from greedy with probability epsilon * (A - 1) / A (A = 6):
+    # 0.042 at epsilon 0.05 (1,000 actions: sd 0.006) and 0.83 at epsilon 1.
+    assert 0.02 < off_greedy < 0.065, off_greedy
+    assert 0.75 < random_off_greedy < 0.9, random_off_greedy
+    assert result["epsilon"] == 0.05
+    np.testing.assert_allclose(result["returns"], [returns])
+    assert result["random_mean"] == pytest.approx(random_returns.mean())
+    assert result["random_std"] == pytest.approx(random_returns.std())
+
+
+def test_recording_holds_every_step_of_an_evaluation_episode(tmp_path, monkeypatch):
+    """`record` plays one episode under the evaluation protocol (capped at 1,000 frames =
+    250 steps, as random Pong takes far longer to lose 21 points) and writes the reset's
+    frame and one per step: the newest 84x84 frame the agent saw, scaled 2x."""
+    run = _untrained_pong(tmp_path)
+    made: list = []
+    monkeypatch.setattr(atari, "AtariEnvs", _spy_envs(made))
+    run.record(tmp_path / "pong.mp4")
+    (envs,) = made
+    assert not envs.training and len(envs.envs.steps) == 1_000 // run.config.frame_skip
+    frames = iio.imread(tmp_path / "pong.mp4")
+    assert frames.shape == (len(envs.seen), 168, 168, 3)
+    # Frame by frame, to video compression (about 0.04 gray levels on average here; moving
+    # paddles and ball make consecutive views differ by about 0.5).
+    views = np.stack(envs.seen)[:, 0, :, :, -1].repeat(2, axis=1).repeat(2, axis=2)
+    error = np.abs(frames.mean(axis=-1) - views).mean(axis=(1, 2))
+    assert error.max() < 0.2, (error.argmax(), error.max())

@@ -146,6 +146,7 @@ def test_runs_of_one_method_pool_their_seeds():
         merge([_scores("dqn", [0, 1]), _scores("dqn", [1])])
 
 
+@pytest.mark.e2e
 def test_grid_trains_each_preset_compares_and_resumes(tmp_path):
     grid = tmp_path / "grid"
     args = ["train", "--preset", "dqn,dueling", "--seeds", "2", "--total-steps", "1000",
@@ -179,6 +180,7 @@ def test_grid_trains_each_preset_compares_and_resumes(tmp_path):
     assert "| A | 2 |" in proc.stdout and (out / "compare.md").exists()
 
 
+@pytest.mark.e2e
 def test_bad_grid_and_compare_input(tmp_path):
     grid = tmp_path / "g"
     proc = run_deepq("train", "--preset", "dqn,no-such", "--out", str(grid), *TINY)

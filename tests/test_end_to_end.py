@@ -2,10 +2,14 @@
 
 import json
 
+import gymnasium as gym
+import imageio.v3 as iio
 import numpy as np
 import pytest
+from PIL import Image, ImageSequence
 
 import deepq
+import deepq.envs
 from deepq import checkpoint
 from deepq.config import Config
 from tests.helpers import TINY, run_deepq
@@ -51,16 +55,63 @@ def test_host_driver_trains_on_gymnasium(tmp_path):
     assert max(steps) <= 1500 and steps == sorted(steps)
 
 
-def test_record_gif_and_mp4_and_plot(tmp_path):
+class _CountingEnv(gym.Wrapper):
+    """Counts the steps played and keeps the first rendered frame."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.steps, self.ended, self.first_frame = 0, False, None
+
+    def render(self):
+        frame = self.env.render()
+        if self.first_frame is None:
+            self.first_frame = frame
+        return frame
+
+    def step(self, action):
+        out = self.env.step(action)
+        self.steps += 1
+        self.ended = out[2] or out[3]
+        return out
+
+
+def test_record_gif_and_mp4_and_plot(tmp_path, monkeypatch):
+    """A recording holds one frame for the reset and one per step the recorder played,
+    each the env's rendered 400x600 frame."""
     run = tmp_path / "run"
     run_deepq("train", "--out", str(run), *TINY, "--total-steps", "1000", check=True)
+    # The recorder's episode, played in this process on a Gymnasium env that counts steps.
+    played = []
+    make = deepq.envs.make_gymnasium
+    monkeypatch.setattr(deepq.envs, "make_gymnasium",
+                        lambda env_id, **kw: played.append(_CountingEnv(make(env_id, **kw)))
+                        or played[-1])
+    loaded = deepq.load(run)
+    loaded.record(tmp_path / "api.mp4")
+    env = played[-1]
+    assert env.ended and 5 < env.steps < 10_000  # the episode ended before --max-steps
     for name in ("ep.gif", "ep.mp4"):
         proc = run_deepq("record", str(run), "--out", str(tmp_path / name), check=True)
         assert (tmp_path / name).stat().st_size > 1000, proc.stdout
-    import imageio.v3 as iio
-
-    frames = iio.imread(tmp_path / "ep.gif")
-    assert frames.ndim == 4 and frames.shape[0] > 5
+    # The same greedy episode three times: the API's MP4, the CLI's MP4 and GIF.
+    for name in ("api.mp4", "ep.mp4", "ep.gif"):
+        frames = iio.imread(tmp_path / name)  # MP4s decoded by ffmpeg
+        if name.endswith(".gif"):
+            # A GIF merges identical consecutive frames into one shown for longer (the
+            # first steps can move the cart by less than a pixel): count the time instead,
+            # 20 ms per frame at the default 50 fps.
+            with Image.open(tmp_path / name) as gif:
+                shown = sum(f.info["duration"] for f in ImageSequence.Iterator(gif))
+            assert shown == (env.steps + 1) * 20 and len(frames) <= env.steps + 1
+        else:
+            assert len(frames) == env.steps + 1, name
+        assert frames.shape[1:] == (400, 600, 3), name
+        # The first frame is the reset's (to video compression and the GIF's palette).
+        assert np.abs(frames[0].astype(int) - env.first_frame).mean() < 3, name
+    # max_steps caps the episode: one frame per step played, plus the reset's.
+    loaded.record(tmp_path / "cut.mp4", max_steps=4)
+    assert played[-1].steps == 4 and not played[-1].ended
+    assert iio.imread(tmp_path / "cut.mp4").shape == (5, 400, 600, 3)
     run_deepq("plot", str(run), str(run), "--out", str(tmp_path / "both.png"), check=True)
     assert (tmp_path / "both.png").stat().st_size > 10_000
 

@@ -179,6 +179,7 @@ def test_algo_reinforce_takes_the_reinforce_preset():
     assert base_config("KarpathyPong-v0", None).algo == "reinforce"
 
 
+@pytest.mark.e2e
 def test_jitted_driver_solves_cartpole(tmp_path):
     """The `reinforce` preset on gymnax CartPole, seed 0: 1,000 episodes, then 100 episodes
     on Gymnasium's CartPole-v1 average at least 475."""
@@ -194,6 +195,7 @@ def test_jitted_driver_solves_cartpole(tmp_path):
     assert m["env_step"][-1] == summary["steps_per_seed"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend,episodes", [("gymnax", 600), ("gymnasium", 300)])
 def test_killed_run_resumes_bit_identical(tmp_path, backend, episodes):
     args = [*QUICK, "--backend", backend, "--seeds", "2", "--set", f"total_episodes={episodes}",
@@ -213,6 +215,7 @@ def test_killed_run_resumes_bit_identical(tmp_path, backend, episodes):
     assert rows(straight) == rows(killed)
 
 
+@pytest.mark.e2e
 def test_host_driver_plays_whole_episodes_on_gymnasium(tmp_path):
     run_deepq("train", "--out", str(tmp_path / "h"), *QUICK, "--backend", "gymnasium",
               "--set", "total_episodes=40", check=True)
@@ -223,6 +226,7 @@ def test_host_driver_plays_whole_episodes_on_gymnasium(tmp_path):
     assert (tmp_path / "h" / "eval.json").exists() and (tmp_path / "h" / "curves.png").exists()
 
 
+@pytest.mark.e2e
 def test_karpathy_pong_trains_end_to_end(tmp_path):
     """Two real Pong games, Karpathy's preprocessing and Bernoulli policy, one update."""
     run_deepq("train", "--env", "KarpathyPong-v0", "--out", str(tmp_path / "p"), "--quiet",
@@ -235,6 +239,7 @@ def test_karpathy_pong_trains_end_to_end(tmp_path):
     assert cfg["preset"] == "karpathy-pong" and cfg["config"]["policy"] == "bernoulli"
 
 
+@pytest.mark.e2e
 def test_env_workers_change_nothing_but_the_wall_time(tmp_path):
     """The host driver's envs stepped in 2 worker processes give the very same run."""
     for workers in (0, 2):
@@ -276,6 +281,7 @@ def test_sparse_rows_and_the_gathering_layer_match_the_dense_product():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_resume_extends_total_episodes(tmp_path):
     run = tmp_path / "r"
     run_deepq("train", "--out", str(run), *QUICK, "--set", "total_episodes=30",
@@ -293,6 +299,7 @@ def test_resume_extends_total_episodes(tmp_path):
     assert proc.returncode == 2 and "--total-episodes" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_compare_pools_reinforce_runs_over_episodes(tmp_path):
     for first in (0, 2):
         run_deepq("train", "--out", str(tmp_path / f"pg{first}"), *QUICK, "--seed", str(first),
