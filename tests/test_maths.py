@@ -47,6 +47,20 @@ def test_elementwise_losses(kind, delta, expected):
 def test_huber_delta_two():
     # k = 2: inside 0.5 d^2 ; outside k(|d| - k/2) = 2 * (5 - 1) = 8
     np.testing.assert_allclose(elementwise_loss(jnp.array([1.0, 5.0]), "huber", 2.0), [0.5, 8.0])
+    # k = 0.5: inside 0.5 * 0.25^2 = 0.03125 ; outside 0.5 * (3 - 0.25) = 1.375
+    np.testing.assert_allclose(elementwise_loss(jnp.array([0.25, -3.0]), "huber", 0.5),
+                               [0.03125, 1.375], rtol=1e-6)
+
+
+@pytest.mark.parametrize("k,delta,expected", [
+    # k^2 (sqrt(1 + (d/k)^2) - 1): 4 (sqrt(1.25) - 1), 4 (sqrt(5) - 1), 4 (sqrt(1.16) - 1)
+    (2.0, [1.0, -4.0, 0.8], [0.47213595, 4.94427191, 0.30813185]),
+    # 0.25 (sqrt(5) - 1), 0.25 (sqrt(1.25) - 1), 0.25 (sqrt(37) - 1)
+    (0.5, [1.0, -0.25, 3.0], [0.30901699, 0.02950850, 1.27069063]),
+])
+def test_pseudo_huber_at_k_other_than_one(k, delta, expected):
+    np.testing.assert_allclose(elementwise_loss(jnp.array(delta), "pseudo_huber", k), expected,
+                               rtol=1e-6)
 
 
 def test_linear_epsilon_schedule():
@@ -127,6 +141,17 @@ def test_training_clock():
         it in its for it in range(20)
     ]
     assert expected_updates(cfg.replace(gradient_steps=2)) == 10
+
+
+@pytest.mark.parametrize("envs,starts,freq,batch,total", [
+    (2, 100, 4, 32, 1000), (1, 0, 1, 32, 300), (4, 10, 3, 64, 999), (3, 1000, 2, 8, 900),
+    (8, 0, 7, 4, 2000)])
+def test_expected_updates_counts_the_rounds_the_clock_trains(envs, starts, freq, batch, total):
+    """The horizon of the lr and beta schedules is every round that `trains_at` says runs."""
+    cfg = Config(num_envs=envs, learning_starts=starts, train_freq=freq, batch_size=batch,
+                 total_steps=total, gradient_steps=3)
+    rounds = sum(trains_at(cfg, it) for it in range(cfg.iterations))
+    assert expected_updates(cfg) == max(3 * rounds, 1)
 
 
 def _tiny_batch():

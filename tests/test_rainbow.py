@@ -180,8 +180,12 @@ def test_noisy_agent_explores_through_its_weights():
     obs = jnp.ones((1, 3))
     actions = {int(agent.act(params, obs, jax.random.PRNGKey(k), 0.0)[0]) for k in range(200)}
     assert len(actions) > 1  # epsilon 0, yet the noise changes the greedy action
-    # Q-values for evaluation and traces come from the mean weights: deterministic.
-    np.testing.assert_array_equal(agent.q_values(params, obs), agent.q_values(params, obs))
+    # Q-values for evaluation and traces come from the mean weights mu (no noise)
+    layers = [params["params"][name] for name in ("Dense_0", "Dense_1")]
+    h = np.maximum(np.asarray(obs) @ np.asarray(layers[0]["mu_kernel"])
+                   + np.asarray(layers[0]["mu_bias"]), 0.0)
+    mean_q = h @ np.asarray(layers[1]["mu_kernel"]) + np.asarray(layers[1]["mu_bias"])
+    np.testing.assert_allclose(agent.q_values(params, obs), mean_q, rtol=1e-5, atol=1e-6)
 
 
 # --- n-step returns -----------------------------------------------------------------------
@@ -307,17 +311,26 @@ def test_prioritized_sampling_follows_the_priorities():
 
 
 def test_importance_weights_by_hand():
+    """w_i = (N P(i))^-beta / max_j w_j over the batch (Schaul et al. 2016, Algorithm 1,
+    line 10), on distinct priorities and a batch that draws several distinct slots."""
     from deepq import prioritized
 
-    tree = prioritized.set_priorities(prioritized.init(2), jnp.array([0, 1]),
-                                      jnp.array([1.0, 3.0]))
-    slots, weight = prioritized.sample(tree, jax.random.PRNGKey(0), 2, jnp.int32(2), 1.0)
-    # stratified over 2 ranges of mass 2: slot 0 from [0, 2) only when mass < 1
-    # P = (1/4, 3/4), w = (N P)^-beta = (2, 2/3), divided by the batch max
-    by_slot = {0: 2.0, 1: 2.0 / 3.0}
-    w = np.array([by_slot[int(s)] for s in slots])
-    np.testing.assert_allclose(weight, w / w.max(), rtol=1e-6)
-    assert float(prioritized.priority(jnp.array(-0.5), 0.5, 0.01)) == pytest.approx(0.51**0.5)
+    p = np.array([2.0, 3.0, 0.5, 2.5, 1.0, 3.5])  # 6 of 8 leaves; total 12.5
+    tree = prioritized.set_priorities(prioritized.init(8), jnp.arange(6), jnp.asarray(p))
+    slots, weight = prioritized.sample(tree, jax.random.PRNGKey(0), 6, jnp.int32(6), 0.6)
+    slots = np.asarray(slots)
+    assert len(set(slots.tolist())) >= 4, slots
+    # stratified: sample j comes from the mass range [12.5 j / 6, 12.5 (j + 1) / 6), and
+    # the cumulative sums 2, 5, 5.5, 8, 9, 12.5 say which slots each range can hold
+    cum = np.cumsum(p)
+    for j, s in enumerate(slots):
+        assert cum[s] > 12.5 * j / 6 and cum[s] - p[s] < 12.5 * (j + 1) / 6
+    w = (6 * p[slots] / 12.5) ** -0.6
+    np.testing.assert_allclose(weight, w / w.max(), rtol=1e-5)
+    assert np.ptp(np.asarray(weight)) > 0.2  # far from all-equal weights
+    # priority p = (|delta| + eps)^alpha, here alpha = 0.6
+    np.testing.assert_allclose(prioritized.priority(jnp.array([-0.5, 0.0, 2.0]), 0.6, 0.01),
+                               [0.51**0.6, 0.01**0.6, 2.01**0.6], rtol=1e-6)
 
 
 def test_weighted_loss_and_refreshed_priorities():

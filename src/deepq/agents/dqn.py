@@ -106,8 +106,10 @@ def expected_updates(cfg: Config) -> int:
     """How many gradient updates a full run takes (the horizon of a linear lr schedule)."""
     if cfg.algo == "reinforce":  # one per batch of episodes
         return cfg.batches
-    first = max(-(-cfg.learning_starts // cfg.num_envs) - 1, 0)  # first iteration that trains
-    rounds = len(range(first + (-first % cfg.train_freq), cfg.iterations, cfg.train_freq))
+    # Iteration `it` trains when j = it + 1 is a multiple of train_freq and j * num_envs steps
+    # reach both learning_starts and a batch (drivers/common.trains_at): count those j.
+    first = max(-(-cfg.learning_starts // cfg.num_envs), -(-cfg.batch_size // cfg.num_envs), 1)
+    rounds = max(cfg.iterations // cfg.train_freq - (first - 1) // cfg.train_freq, 0)
     return max(rounds * cfg.gradient_steps, 1)
 
 
