@@ -254,6 +254,7 @@ ALL_PARTS = dict(double_dqn=True, dueling=True, noisy=True, distributional=True,
                  prioritized=True)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend", ["gymnax", "gymnasium"])
 def test_every_part_together_runs_in_both_drivers(tmp_path, backend):
     import deepq
