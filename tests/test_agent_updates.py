@@ -337,9 +337,9 @@ PER_CFG = dict(prioritized=True, priority_beta=0.4, priority_alpha=0.6, priority
 
 def _updates_in_run(cfg):
     """The run's gradient updates: one round per train_freq vector steps from the one whose
-    steps reach learning_starts."""
+    steps reach both learning_starts and a batch."""
     rounds = sum(1 for it in range(cfg.total_steps // cfg.num_envs)
-                 if (it + 1) * cfg.num_envs >= cfg.learning_starts
+                 if (it + 1) * cfg.num_envs >= max(cfg.learning_starts, cfg.batch_size)
                  and (it + 1) % cfg.train_freq == 0)
     return rounds * cfg.gradient_steps
 
@@ -558,7 +558,8 @@ def test_gradient_clipping_by_global_norm():
 def test_linear_learning_rate_reaches_zero_at_the_runs_last_update():
     """lr_k = lr (1 - k / U) at update k (0-based), U the run's gradient updates."""
     cfg = Config(optimizer="sgd", learning_rate=0.1, lr_schedule="linear", max_grad_norm=0.0,
-                 total_steps=40, num_envs=2, learning_starts=10, train_freq=3, gradient_steps=2)
+                 total_steps=40, num_envs=2, learning_starts=10, train_freq=3, gradient_steps=2,
+                 batch_size=4)
     total = _updates_in_run(cfg)
     assert total == 10
     g = np.array([1.0, -2.0, 0.5])
