@@ -178,6 +178,7 @@ def test_the_v5_ids_own_defaults_are_replaced_explicitly():
     assert info.atari and info.obs_shape == (84, 84, 4) and info.obs_dtype == "uint8"
 
 
+@pytest.mark.e2e
 def test_pong_trains_evaluates_and_records_end_to_end(tmp_path):
     import json
 
@@ -201,6 +202,7 @@ def test_pong_trains_evaluates_and_records_end_to_end(tmp_path):
     assert int(learner["replay"]["rows"][0]) == 400
 
 
+@pytest.mark.e2e
 def test_pong_rainbow_with_n_step_and_prioritized_pixel_replay(tmp_path):
     """Every Rainbow part on ALE pixels: the run trains, and the updates moved the
     priorities of the slots they learned from away from the initial maximum."""

@@ -7,6 +7,9 @@ import pytest
 
 from tests.helpers import TINY, run_deepq
 
+# Each test runs deepq in a subprocess (or trains a whole run): see the README's markers.
+pytestmark = pytest.mark.e2e
+
 
 def assert_clean_error(proc, *needles):
     assert proc.returncode == 2, proc.stderr

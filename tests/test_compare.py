@@ -1,13 +1,25 @@
 """deepq compare and grids: scores per seed, IQM and mean with bootstrap CIs, grid runs."""
 
 import csv
+import dataclasses
 import json
+import re
+import warnings
 
 import numpy as np
 import pytest
 import scipy.stats
 
-from deepq.compare import Scores, _windowed_means, compare, interval_estimates, merge
+from deepq.compare import (
+    Scores,
+    _bootstrap,
+    _windowed_means,
+    compare,
+    curve_estimates,
+    interval_estimates,
+    merge,
+    run_scores,
+)
 from deepq.config import Config
 from deepq.errors import UserError
 from deepq.report import COLUMNS
@@ -19,12 +31,16 @@ from tests.test_cli_errors import assert_clean_error
 def test_curve_windows_by_hand():
     metrics = {"seed": np.array([0, 0, 0, 0, 1]),
                "env_step": np.array([150, 180, 420, 990, 500]),
+               "episode": np.array([1, 2, 3, 4, 1]),
                "return": np.array([10.0, 20.0, 40.0, 80.0, 7.0])}
     grid = np.array([250.0, 500.0, 750.0, 1000.0])
     # (0, 250]: 10 and 20; (250, 500]: 40; (500, 750]: none, so 40 again; (750, 1000]: 80
     np.testing.assert_allclose(_windowed_means(metrics, 0, grid), [15.0, 40.0, 40.0, 80.0])
     # Before the first episode a window takes that episode's return.
     np.testing.assert_allclose(_windowed_means(metrics, 1, grid), [7.0, 7.0, 7.0, 7.0])
+    # Counted in episodes (REINFORCE): (0, 2] holds episodes 1 and 2, (2, 4] episodes 3 and 4.
+    np.testing.assert_allclose(_windowed_means(metrics, 0, np.array([2.0, 4.0]), "episode"),
+                               [15.0, 60.0])
 
 
 # 12 seeds' final scores, one an outlier: IQM 8, median 8.5, mean 15.17 all differ.
@@ -71,10 +87,12 @@ def test_bootstrap_is_stratified_over_tasks():
     assert ci["m"][0][1] >= 50.0 and ci["m"][1][1] <= 53.0
 
 
-def _write_run(path, cfg, returns, eval_means=None):
+def _write_run(path, cfg, returns, eval_means=None, env_steps=None, eval_episodes=10,
+               eval_epsilon=0.0):
     """A run dir as `deepq train` leaves it: config.json, metrics.csv with one row per
     episode (the seeds' episodes interleaved, as the drivers log them), and eval.json when
-    `eval_means` (one per seed) is given. `returns`: [seeds, episodes]."""
+    `eval_means` (one per seed) is given. `returns`: [seeds, episodes]; `env_steps`: the env
+    step at which each episode ended, [seeds, episodes] (default: every 100 steps)."""
     path.mkdir()
     write_config(path, cfg, None, "gymnax")
     with open(path / "metrics.csv", "w", newline="") as f:
@@ -82,11 +100,13 @@ def _write_run(path, cfg, returns, eval_means=None):
         out.writeheader()
         for e in range(returns.shape[1]):
             for s, seed in enumerate(cfg.seeds):
-                out.writerow({"seed": seed, "env_step": 100 * (e + 1), "episode": e + 1,
+                step = 100 * (e + 1) if env_steps is None else env_steps[s, e]
+                out.writerow({"seed": seed, "env_step": step, "episode": e + 1,
                               "return": returns[s, e], "length": 100, "epsilon": 0.05,
                               "loss": 0.1, "q_mean": 1.0, "steps_per_sec": 1000.0})
     if eval_means is not None:
-        doc = {"episodes": 10, "epsilon": 0.0, "per_seed_mean": list(eval_means)}
+        doc = {"episodes": eval_episodes, "epsilon": eval_epsilon,
+               "per_seed_mean": list(eval_means)}
         (path / "eval.json").write_text(json.dumps(doc))
 
 
@@ -144,6 +164,178 @@ def test_runs_of_one_method_pool_their_seeds():
     assert [(m.label, m.seeds) for m in merged] == [("dqn", [0, 1, 2]), ("c51", [0])]
     with pytest.raises(UserError, match="--labels"):
         merge([_scores("dqn", [0, 1]), _scores("dqn", [1])])
+
+
+def test_merge_pools_every_field():
+    a = Scores("pg", "CartPole-v1", [0, 1], 40, np.array([1.0, 2.0]),
+               "last 100 training episodes", np.array([20.0, 40.0]),
+               np.array([[1.0, 2.0], [3.0, 4.0]]), "episodes")
+    b = dataclasses.replace(a, seeds=[2], final=np.array([5.0]), curve=np.array([[6.0, 7.0]]))
+    (m,) = merge([a, b])
+    assert (m.label, m.env_id, m.seeds, m.steps) == ("pg", "CartPole-v1", [0, 1, 2], 40)
+    assert (m.final_source, m.unit) == ("last 100 training episodes", "episodes")
+    np.testing.assert_array_equal(m.final, [1.0, 2.0, 5.0])
+    np.testing.assert_array_equal(m.curve_steps, [20.0, 40.0])
+    np.testing.assert_array_equal(m.curve, [[1.0, 2.0], [3.0, 4.0], [6.0, 7.0]])
+
+
+@pytest.mark.parametrize("change", [
+    {"seeds": [1]},  # seed 1 twice
+    {"steps": 50},  # another budget
+    {"unit": "steps"},  # another axis
+    {"final_source": "eval: 10 episodes, epsilon 0"},  # scored another way
+])
+def test_merge_refuses_runs_that_are_not_one_methods_seeds(change):
+    a = _scores("dqn", [0, 1])
+    b = dataclasses.replace(_scores("dqn", [2]), **change)
+    msg = ("two runs are both labelled 'dqn' on CartPole-v1 but share seeds or differ in "
+           "steps or scoring: name them apart with --labels")
+    with pytest.raises(UserError, match=f"^{re.escape(msg)}$"):
+        merge([a, b])
+
+
+def _dqn_run(path, seed=0, num_seeds=8, rng_seed=0):
+    """A DQN run of 4,000 env steps per seed: 40 episodes of 100 steps, distinct returns."""
+    returns = np.random.default_rng(rng_seed).normal(100.0, 30.0, size=(num_seeds, 40))
+    _write_run(path, Config(total_steps=4000, learning_starts=100, seed=seed,
+                            num_seeds=num_seeds), returns)
+    return returns
+
+
+def _reinforce_run(path):
+    """A REINFORCE run of 40 episodes per seed, whose seeds end their episodes at different
+    env steps."""
+    rng = np.random.default_rng(7)
+    returns = rng.normal(50.0, 20.0, size=(2, 40))
+    env_steps = np.cumsum(rng.integers(10, 200, size=(2, 40)), axis=1)
+    _write_run(path, Config(algo="reinforce", total_episodes=40, seed=3, num_seeds=2), returns,
+               env_steps=env_steps)
+    return returns
+
+
+def test_run_scores_of_a_reinforce_run_count_episodes(tmp_path):
+    returns = _reinforce_run(tmp_path / "pg")
+    s = run_scores(tmp_path / "pg", points=4)
+    assert (s.label, s.env_id, s.seeds, s.unit, s.steps) == ("pg", "CartPole-v1", [3, 4],
+                                                             "episodes", 40)
+    np.testing.assert_allclose(s.curve_steps, [10.0, 20.0, 30.0, 40.0])
+    # Per seed, the mean return of episodes 1-10, 11-20, 21-30, 31-40.
+    np.testing.assert_allclose(s.curve, returns.reshape(2, 4, 10).mean(axis=2), rtol=1e-9)
+    assert s.final_source == "last 100 training episodes"
+    np.testing.assert_allclose(s.final, returns.mean(axis=1), rtol=1e-9)
+
+
+def test_run_scores_of_an_evaluated_dqn_run(tmp_path):
+    cfg = Config(total_steps=4000, learning_starts=100, num_seeds=2)
+    # Integral means, as a JSON writer that drops ".0" leaves them: still float scores.
+    _write_run(tmp_path / "run", cfg, np.ones((2, 40)), eval_means=[500, 480],
+               eval_episodes=27, eval_epsilon=0.05)
+    s = run_scores(tmp_path / "run", "mine")
+    assert (s.label, s.unit, s.steps) == ("mine", "steps", 4000)
+    assert s.final_source == "eval: 27 episodes, epsilon 0.05"
+    assert s.final.dtype == np.float64
+    np.testing.assert_array_equal(s.final, [500.0, 480.0])
+    # 20 points by default, as `deepq compare --points`: every 200 env steps.
+    np.testing.assert_allclose(s.curve_steps, 200.0 * np.arange(1, 21))
+    assert run_scores(tmp_path / "run").label == "run"
+
+
+def test_run_scores_refuses_a_seed_without_episodes(tmp_path):
+    cfg = Config(total_steps=4000, learning_starts=100)
+    _write_run(tmp_path / "run", cfg, np.ones((1, 5)))  # seed 0's episodes only
+    write_config(tmp_path / "run", cfg.replace(num_seeds=2), None, "gymnax")
+    with pytest.raises(UserError, match=re.escape(
+            "seed 1 has no finished episode yet; train it longer before comparing")):
+        run_scores(tmp_path / "run")
+
+
+def test_bootstrap_seed_and_reps():
+    """The CIs are reproducible: seed 0 by default, the same seed twice gives the same
+    intervals, another seed or another number of resamples other ones."""
+    curves = np.random.default_rng(2).normal(size=(12, 1, 3))
+    for estimate, scores in ((interval_estimates, {"m": SKEWED[:, None]}),
+                             (curve_estimates, {"m": curves})):
+        _, default = estimate(scores, 200)
+        _, seed0 = estimate(scores, 200, seed=0)
+        _, seed1 = estimate(scores, 200, seed=1)
+        _, reps300 = estimate(scores, 300, seed=0)
+        np.testing.assert_array_equal(default["m"], seed0["m"])
+        assert not np.array_equal(seed0["m"], seed1["m"]), estimate.__name__
+        assert not np.array_equal(seed0["m"], reps300["m"]), estimate.__name__
+
+
+def test_bootstrap_hides_only_archs_future_warning():
+    def noisy_mean(x):
+        warnings.warn("from the statistic", RuntimeWarning, stacklevel=2)
+        return np.array([x.mean()])
+
+    with pytest.warns(RuntimeWarning, match="from the statistic"):
+        _bootstrap({"m": SKEWED[:, None]}, noisy_mean, 100, 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        interval_estimates({"m": SKEWED[:, None]}, 100)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)]
+
+
+def test_compare_refuses_bad_arguments(tmp_path):
+    _dqn_run(tmp_path / "a", num_seeds=4)
+    _dqn_run(tmp_path / "b", num_seeds=4)
+    runs, out = [tmp_path / "a", tmp_path / "b"], tmp_path / "cmp"
+    with pytest.raises(UserError, match=re.escape("--labels gives 1 names for 2 runs")):
+        compare(runs, out, labels=["only"])
+    with pytest.raises(UserError, match=re.escape(
+            "--reps 99 is too few bootstrap samples: use at least 100")):
+        compare(runs, out, reps=99)
+    with pytest.raises(UserError, match=re.escape(
+            "--points 1: a curve needs at least 2 points")):
+        compare(runs, out, points=1)
+    # REINFORCE counts episodes, DQN env steps: one env's curves would share no axis.
+    _reinforce_run(tmp_path / "pg")
+    with pytest.raises(UserError, match=re.escape(
+            "CartPole-v1: REINFORCE runs count episodes and DQN runs env steps, so their "
+            "curves share no axis: compare them separately")):
+        compare([tmp_path / "a", tmp_path / "pg"], out)
+    assert not out.exists()
+
+
+def test_compare_at_the_fewest_reps_and_points(tmp_path):
+    """reps 100 and points 2 are allowed; labels name the runs; compare.json is written
+    (indented, into a new nested dir, or over an earlier one) with its confidence and reps;
+    the bootstrap seed gives the same CIs twice and other CIs when changed."""
+    a = _dqn_run(tmp_path / "a", num_seeds=8, rng_seed=1)
+    _dqn_run(tmp_path / "b", seed=8, num_seeds=4, rng_seed=2)
+    runs, out = [tmp_path / "a", tmp_path / "b"], tmp_path / "new" / "nested" / "cmp"
+    result = compare(runs, out, labels=["A", "B"], reps=100, points=2)
+    text = (out / "compare.json").read_text()
+    doc = json.loads(text)
+    assert text == json.dumps(doc, indent=2) + "\n"
+    assert doc == result
+    assert (doc["reps"], doc["confidence"]) == (100, 0.95)
+    rows = doc["envs"]["CartPole-v1"]
+    assert [r["label"] for r in rows] == ["A", "B"]
+    assert [r["seeds"] for r in rows] == [list(range(8)), list(range(8, 12))]
+    for r in rows:
+        assert (r["unit"], r["steps_per_seed"]) == ("steps", 4000)
+        assert r["curve_steps"] == [2000.0, 4000.0]
+    # A's curve: per seed the mean of episodes 1-20 and 21-40, then the IQM over 8 seeds.
+    np.testing.assert_allclose(rows[0]["curve_iqm"], _iqm(a.reshape(8, 2, 20).mean(2).T),
+                               rtol=1e-9)
+
+    again = compare(runs, out, labels=["A", "B"], reps=100, points=2)  # out exists now
+    other = compare(runs, out, labels=["A", "B"], reps=100, points=2, seed=1)
+    for key in ("iqm_ci", "mean_ci", "curve_iqm_ci"):
+        assert again["envs"]["CartPole-v1"][0][key] == rows[0][key], key
+        assert other["envs"]["CartPole-v1"][0][key] != rows[0][key], key
+
+
+def test_compare_defaults_are_the_clis(tmp_path):
+    """As `deepq compare` and a grid run it: 2,000 resamples, 20 points, seed 0."""
+    _dqn_run(tmp_path / "a", num_seeds=8)
+    default = compare([tmp_path / "a"], tmp_path / "default")
+    explicit = compare([tmp_path / "a"], tmp_path / "explicit", reps=2000, points=20, seed=0)
+    assert default["reps"] == 2000
+    assert len(default["envs"]["CartPole-v1"][0]["curve_steps"]) == 20
+    assert default == explicit
 
 
 @pytest.mark.e2e

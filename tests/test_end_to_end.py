@@ -14,6 +14,9 @@ from deepq import checkpoint
 from deepq.config import Config
 from tests.helpers import TINY, run_deepq
 
+# Each test runs deepq in a subprocess (or trains a whole run): see the README's markers.
+pytestmark = pytest.mark.e2e
+
 
 def _eval(run, episodes=20):
     proc = run_deepq("eval", str(run), "--episodes", str(episodes), "--json", check=True)

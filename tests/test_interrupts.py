@@ -12,6 +12,9 @@ import pytest
 from deepq import checkpoint
 from tests.helpers import TINY, flat_state, metrics_rows, run_deepq, start_deepq, wait_for
 
+# Each test runs deepq in a subprocess (or trains a whole run): see the README's markers.
+pytestmark = pytest.mark.e2e
+
 # CartPole on the jitted driver, one seed: 40000 steps in 500-step chunks, a checkpoint
 # every 2000, so training goes on for a while after the first checkpoint.
 RUN_ARGS = [*TINY, "--total-steps", "40000", "--set", "checkpoint_every=2000",

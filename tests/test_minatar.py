@@ -109,6 +109,7 @@ def test_minatar_preset_is_the_default_for_every_game():
     assert cfg.sticky_actions == 0.1 and cfg.full_action_set
 
 
+@pytest.mark.e2e
 def test_minatar_breakout_trains_evaluates_and_records(tmp_path):
     run = tmp_path / "breakout"
     run_deepq("train", "--env", "Breakout-MinAtar", "--out", str(run), "--quiet",

@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from deepq.agents.dqn import make_agent
 from deepq.config import Config
@@ -57,6 +58,7 @@ def test_trace_is_the_mean_of_max_q_per_seed(tmp_path):
     assert list(rows["seed"]) == [10, 11, 12] and list(rows["env_step"]) == [500] * 3
 
 
+@pytest.mark.e2e
 def test_run_logs_the_trace_each_chunk(tmp_path):
     run = tmp_path / "run"
     run_deepq("train", "--out", str(run), *TINY, "--total-steps", "1500", "--seeds", "2",

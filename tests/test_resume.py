@@ -48,6 +48,7 @@ def test_checkpoint_round_trip_and_atomicity(tmp_path):
     assert [int(p.stem.split("_")[1]) for p in checkpoint.list_checkpoints(tmp_path)] == [30, 40]
 
 
+@pytest.mark.e2e
 def test_same_seed_same_numbers(tmp_path):
     for name in ("a", "b"):
         run_deepq("train", "--out", str(tmp_path / name), *TINY, "--total-steps", "2000",
@@ -57,6 +58,7 @@ def test_same_seed_same_numbers(tmp_path):
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
+@pytest.mark.e2e
 def test_killed_run_resumes_bit_identical(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run_deepq("train", "--out", str(straight), *RUN_ARGS, check=True)
@@ -81,6 +83,7 @@ def test_killed_run_resumes_bit_identical(tmp_path):
     assert (straight / "qtrace.csv").read_text() == (killed / "qtrace.csv").read_text()
 
 
+@pytest.mark.e2e
 def test_resume_without_replay_continues(tmp_path):
     run = tmp_path / "run"
     run_deepq("train", "--out", str(run), *TINY, "--total-steps", "1000", "--no-artifacts",
@@ -141,6 +144,7 @@ def _host_kill_resume(tmp_path: Path, args: list[str], total: int) -> tuple[dict
     return at_cut, cut
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("prioritized", [False, True], ids=["uniform", "prioritized"])
 def test_killed_host_pixel_run_resumes_bit_identical(tmp_path, prioritized):
     pytest.importorskip("ale_py")
@@ -155,6 +159,7 @@ def test_killed_host_pixel_run_resumes_bit_identical(tmp_path, prioritized):
         assert np.count_nonzero(leaves) > 50
 
 
+@pytest.mark.e2e
 def test_killed_host_gymnasium_run_resumes_bit_identical(tmp_path):
     at_cut, cut = _host_kill_resume(tmp_path, HOST_CARTPOLE_ARGS, total=3000)
     # Whole transitions in a 2000-slot replay, `cut` of them written.
@@ -168,6 +173,7 @@ GRID_ARGS = ["--preset", "dqn,double", "--total-steps", "24000", *TINY,
              "--set", "checkpoint_every=8000", "--set", "qtrace_states=0", "--no-artifacts"]
 
 
+@pytest.mark.e2e
 def test_killed_grid_resumes_its_half_trained_member_bit_identical(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run_deepq("train", "--out", str(straight), *GRID_ARGS, check=True)
