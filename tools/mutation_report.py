@@ -1,13 +1,13 @@
 """Per-module kill rates of a `mutmut run` (`make mutate`), written to docs/mutation.md.
 
-Reads mutmut's results (mutants/**/*.py.meta: an exit code per mutant), the mutated sources
-beside them (each mutant is a copy of its function, `x_NAME__mutmut_N`, next to the original
-`x_NAME__mutmut_orig`) and the mutants judged equivalent to the original
-(docs/mutation_equivalent.txt: `function | changed line | reason`, one a line; keyed by the
-changed line rather than mutmut's numbering, which shifts when a function is edited). A
-mutant is killed when its tests failed (exit 1 or 3) or timed out; the kill rate of a module
-is killed / (mutants - equivalent). Survivors that are not listed as equivalent are written
-out with their changed lines, so that each gets a test or a reason.
+Reads mutmut's results as tools/mutate.py leaves them (mutants/<module>/mutants/**/*.py.meta:
+an exit code per mutant), the mutated sources beside them (each mutant is a copy of its
+function, `x_NAME__mutmut_N`, next to the original `x_NAME__mutmut_orig`) and the mutants
+judged equivalent to the original (docs/mutation_equivalent.txt: `function | changed line |
+reason`, one a line; keyed by the changed line rather than mutmut's numbering, which shifts
+when a function is edited). A mutant is killed when its tests failed (exit 1 or 3) or timed
+out; the kill rate is killed / (killed + survived). Survivors that are not listed as
+equivalent are written out with their changed lines, so that each gets a test or a reason.
 
     python tools/mutation_report.py [--out docs/mutation.md] [--min-rate 0.9]
 """
@@ -19,6 +19,7 @@ import ast
 import difflib
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +57,9 @@ def changed_lines(meta: Path) -> dict[str, str]:
     text = source.splitlines()
     functions = {node.name: "\n".join(text[node.lineno - 1:node.end_lineno])
                  for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef)}
-    module = ".".join(meta.resolve().with_suffix("").with_suffix("")
-                      .relative_to(ROOT / "mutants" / "src").parts)
+    parts = meta.with_suffix("").with_suffix("").parts  # .../mutants/src/deepq/replay
+    start = max(i for i in range(1, len(parts)) if parts[i - 1:i + 1] == ("mutants", "src"))
+    module = ".".join(parts[start + 1:])
     out = {}
     for name, body in functions.items():
         base, _, number = name.rpartition("__mutmut_")
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--equivalent", default=str(ROOT / "docs" / "mutation_equivalent.txt"))
     args = parser.parse_args(argv)
 
-    metas = sorted((ROOT / "mutants").glob("src/**/*.py.meta"))
+    metas = sorted((ROOT / "mutants").glob("*/mutants/src/**/*.py.meta"))  # tools/mutate.py
     if not metas:
         print("no mutmut results under mutants/: run `make mutate` first", file=sys.stderr)
         return 2
@@ -96,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rows, survivors, listed = [], [], []
     modules = sorted({module_of(m) for m in codes})
+    planned = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["deepq"]["mutate"]
+    never = sorted({p.removeprefix("src/").removesuffix(".py").replace("/", ".")
+                    for p in planned} - set(modules))
     totals = dict(mutants=0, killed=0, equivalent=0, alive=0, unrun=0)
     for module in modules:
         names = [m for m in codes if module_of(m) == module]
@@ -116,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Mutation score",
         "",
-        "`make mutate` runs [mutmut](https://github.com/boxed/mutmut) over the core maths",
-        "modules (`[tool.mutmut] only_mutate` in pyproject.toml) with the fast unit tests",
-        "(`pytest_add_cli_args_test_selection`); mutmut runs, for each mutant, only the tests",
-        "that call the mutated function. Killed: a test failed or timed out. Equivalent: the",
+        "`make mutate` runs [mutmut](https://github.com/boxed/mutmut) over each core maths",
+        "module with the tests written for it (`[tool.deepq.mutate]` in pyproject.toml,",
+        "`e2e` and `slow` tests left out); mutmut runs, for each mutant, those of them that",
+        "call the mutated function. Killed: a test failed or timed out. Equivalent: the",
         "mutant computes the same thing as the original (listed below with the reason).",
         "Rate: killed / (killed + survived), survived counting the mutants no selected test",
         "reaches. Not run: mutants a stopped pass never reached. Written by",
@@ -129,11 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         "(`NoisyDense`, `PatchConv`, `FirstDense`, the MLPs) are not scored here; the",
         "realistic bugs in them are among those `tools/known_bugs.py` puts in one at a time.",
         "",
+        f"This pass ran {totals['mutants'] - totals['unrun']:,} of the {totals['mutants']:,} "
+        "mutants of the modules it reached"
+        + (f"; it did not reach {', '.join(never)}." if never else "."),
+        "",
         "| module | mutants | killed | equivalent | survived | not run | kill rate |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [f"| `{m}` | {n} | {k} | {e} | {a} | {u} | {r} |"
               for m, n, k, e, a, u, r in rows]
+    lines += [f"| `{m}` | not run this pass | | | | | |" for m in never]
     lines += [f"| **all** | {totals['mutants']} | {totals['killed']} | {totals['equivalent']} | "
               f"{totals['alive']} | {totals['unrun']} | **{overall:.1%}** |", ""]
     if listed:
@@ -149,9 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(line for line in lines if line.startswith("|")))
     print(f"wrote {args.out}")
-    if totals["unrun"]:
-        print(f"{totals['unrun']} mutants were not run: the pass stopped early", file=sys.stderr)
-    return 0 if overall >= args.min_rate and not totals["unrun"] else 1
+    if totals["unrun"] or never:
+        print("the pass stopped before it ran every mutant", file=sys.stderr)
+    return 0 if overall >= args.min_rate and not totals["unrun"] and not never else 1
 
 
 if __name__ == "__main__":
