@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import gymnasium as gym
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
+from deepq import frame_replay, prioritized
+from deepq.agents.dqn import AgentState
 from deepq.config import Config
-from deepq.drivers.common import sample_replay
+from deepq.drivers.common import LearnerState, sample_replay
 from deepq.drivers.host import HostDriver
 from deepq.drivers.jitted import JittedDriver
 from deepq.envs import resolve
@@ -243,3 +246,45 @@ def test_host_driver_pixel_replay_stores_what_the_ale_returned():
         elif abs(batch.discount[b] - GAMMA**N) > 1e-6:  # gamma^m, m < n
             cuts["game over"] += 1
     assert min(cuts.values()) > 0, cuts  # windows cut by both kinds of end were checked
+
+
+def test_prioritized_pixel_batches_belong_to_the_slots_drawn():
+    """Prioritized pixel replay numbers slot = row * E + env. With E = 3 envs and 5 x 7
+    frames (neither frame side equals E), each sampled transition's frame stack, action,
+    2-step return, bootstrap stack and importance weight w_i = (N P(i))^-beta / max_j w_j
+    (Schaul et al. 2016, Algorithm 1, line 10) are those of the slot it was drawn from."""
+    E, T, n, gamma = 3, 8, 2, 0.5
+    cfg = Config(num_envs=E, buffer_size=T * E, batch_size=32, n_step=n, gamma=gamma,
+                 prioritized=True, priority_beta=0.4, total_steps=1000, learning_starts=100)
+    state = frame_replay.init(T * E, E, (5, 7), 2)
+    env = np.arange(E)
+    for t in range(T - 1):  # rows 0-6 of one episode per env: frame 10 t + env + 1
+        frame = np.broadcast_to((10 * t + env + 1)[:, None, None], (E, 5, 7)).astype(np.uint8)
+        step = frame_replay.FrameStep(jnp.asarray(frame), jnp.asarray(t + env),
+                                      jnp.asarray(t + 0.1 * env), jnp.zeros(E),
+                                      jnp.full(E, t == 0))
+        state = frame_replay.add(state, step)
+    # Rows 0-4 have their 2 steps and the frame after them: 15 slots, distinct priorities.
+    p = np.linspace(0.5, 4.0, 15) ** np.tile([1.0, 1.3, 0.7], 5)
+    tree = prioritized.set_priorities(prioritized.init(T * E), jnp.arange(15), jnp.asarray(p))
+    nan = jnp.full((), jnp.nan)
+    learner = LearnerState(AgentState(None, None, None, jnp.int32(0)), state,
+                           jax.random.PRNGKey(0), nan, nan, tree)
+    batch, slots = jax.jit(lambda lr, key: sample_replay(cfg, lr, key))(learner,
+                                                                       jax.random.PRNGKey(4))
+    batch, slots = jax.tree.map(np.asarray, batch), np.asarray(slots)
+    assert slots.max() < 15 and len(set(slots.tolist())) >= 10
+    row, e = slots // E, slots % E
+    frame = 10 * row + e + 1
+    np.testing.assert_array_equal(batch.obs[:, :, :, 1], np.broadcast_to(frame[:, None, None],
+                                                                          (32, 5, 7)))
+    older = np.where(row > 0, frame - 10, 0)  # zeros before the episode's first frame
+    np.testing.assert_array_equal(batch.obs[:, 0, 0, 0], older)
+    np.testing.assert_array_equal(batch.next_obs[:, 0, 0, :], np.stack([frame + 10, frame + 20],
+                                                                        axis=1))
+    np.testing.assert_array_equal(batch.action, row + e)
+    np.testing.assert_allclose(batch.reward, (row + 0.1 * e) + gamma * (row + 1 + 0.1 * e),
+                               rtol=1e-6)
+    np.testing.assert_allclose(batch.discount, gamma**n)
+    w = (15 * p[slots] / p.sum()) ** -0.4  # beta_0: no update taken yet
+    np.testing.assert_allclose(batch.weight, w / w.max(), rtol=1e-5)

@@ -123,6 +123,11 @@ def test_one_million_transitions_fit_in_8_gb():
     shapes = jax.eval_shape(lambda: frame_replay.init(1_000_000, 4, (84, 84), 4))
     allocated = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
     assert allocated == frame_replay.memory_bytes(1_000_000, 4, (84, 84)) + 8
+    # A frame of H x W bytes: 210 x 160 (the ALE's own screen), 1,000 transitions in 2 columns.
+    assert frame_replay.memory_bytes(1_000, 2, (210, 160)) == 1_000 * (210 * 160 + 14)
+    shapes = jax.eval_shape(lambda: frame_replay.init(1_000, 2, (210, 160), 4))
+    allocated = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+    assert allocated == frame_replay.memory_bytes(1_000, 2, (210, 160)) + 8
 
 
 def _reference_n_step(records, obs, ignored, s, e, n, gamma):
@@ -189,3 +194,20 @@ def test_prioritized_slots_are_exactly_the_sampleable_valid_ones(capacity, n):
     leaves = np.asarray(tree.nodes[size:size + T * E]).reshape(T, E)
     np.testing.assert_array_equal(leaves, expected)
     assert float(tree.nodes[1]) == expected.sum()
+
+
+def test_a_ring_no_longer_than_n_rows_never_marks_a_transition():
+    """With T <= n rows, row i - n (mod T) is row i itself when the ring is full: the n-step
+    window that started there is overwritten, so no slot ever gets a priority."""
+    from deepq import prioritized
+
+    n, E = 3, 2
+    state = frame_replay.init(n * E, E, (2, 3), 2)  # T = 3 rows
+    tree = prioritized.init(n * E)
+    for s in range(7):
+        step = frame_replay.FrameStep(jnp.full((E, 2, 3), s, jnp.uint8), jnp.zeros(E),
+                                      jnp.zeros(E), jnp.zeros(E), jnp.full(E, s == 0))
+        after = frame_replay.add(state, step)
+        tree = frame_replay.mark_new(tree, state, after, n)
+        state = after
+        np.testing.assert_array_equal(tree.nodes, 0.0)

@@ -1,11 +1,13 @@
 """Loss, targets, schedules, replay and target updates against hand-computed values."""
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from deepq import replay, schedules
+from deepq import prioritized, replay, schedules
 from deepq.agents.dqn import (
     elementwise_loss,
     expected_updates,
@@ -14,7 +16,14 @@ from deepq.agents.dqn import (
     td_targets,
 )
 from deepq.config import Config, base_config
-from deepq.drivers.common import init_best, keep_better, trains_at
+from deepq.drivers.common import (
+    StepClock,
+    init_best,
+    keep_better,
+    mark_new,
+    result_params,
+    trains_at,
+)
 from deepq.replay import Transition
 
 
@@ -132,6 +141,36 @@ def test_replay_wraps_around_and_samples_only_filled_slots():
     assert int(state.size) == 4 and int(state.index) == 2
 
 
+def test_replay_holding_one_item_samples_only_it():
+    state = replay.add_batch(replay.init(4, _items(0.0)), _items([7.0]))
+    sampled = replay.sample(state, jax.random.PRNGKey(0), 64)
+    np.testing.assert_array_equal(sampled.obs, np.full(64, 7.0))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_new_slots_wait_for_their_n_steps_before_taking_the_largest_priority(n):
+    """mark_new (Schaul et al. 2016, Algorithm 1, line 6, with n-step windows): an add of
+    E = 2 transitions zeroes the slots it writes (their n steps are not in yet) and gives
+    the slots written n - 1 adds before it the largest priority so far."""
+    E, cap = 2, 8
+    cfg = Config(num_envs=E, n_step=n, buffer_size=cap, batch_size=2, prioritized=True)
+    state, tree = replay.init(cap, _items(0.0)), prioritized.init(cap)
+    expected, largest = np.zeros(cap), 1.0
+    for k in range(7):  # the ring holds 4 adds: slots are overwritten from add 4 on
+        if k == 3:  # a learned priority above the initial 1 becomes the largest so far
+            tree = prioritized.set_priorities(tree, jnp.array([1]), jnp.array([5.0]))
+            expected[1], largest = 5.0, 5.0
+        after = replay.add_batch(state, _items([10.0 * k, 10.0 * k + 1]))
+        tree = mark_new(cfg, tree, state, after)
+        state = after
+        expected[[2 * k % cap, (2 * k + 1) % cap]] = 0.0
+        ready = k - (n - 1)  # the add whose n steps this one completes
+        if ready >= 0:
+            expected[[2 * ready % cap, (2 * ready + 1) % cap]] = largest
+        np.testing.assert_allclose(tree.nodes[cap:], expected, err_msg=f"after add {k}")
+        assert float(tree.nodes[1]) == pytest.approx(expected.sum())
+
+
 def test_training_clock():
     cfg = Config(num_envs=2, learning_starts=10, train_freq=3, batch_size=4, total_steps=40)
     its = [it for it in range(cfg.iterations) if trains_at(cfg, it)]
@@ -245,3 +284,36 @@ def test_reward_clipping_applies_to_replay_only(clip):
     learner = observe_and_learn(cfg, agent, learner, batch, jnp.int32(0), 0)
     stored = np.asarray(learner.replay.data.reward[:3])
     np.testing.assert_allclose(stored, [1.0, -0.5, -1.0] if clip else [5.0, -0.5, -3.0])
+
+
+def test_result_is_the_selected_params_only_with_selection():
+    carry = SimpleNamespace(best=SimpleNamespace(params={"w": 1.0}),
+                            learner=SimpleNamespace(agent=SimpleNamespace(params={"w": 2.0})))
+    assert result_params(Config(select_every=1000), carry) == {"w": 1.0}
+    assert result_params(Config(select_every=0), carry) == {"w": 2.0}
+
+
+def test_step_clock_counts_env_steps_per_seed_and_reports_each_finished_episode():
+    clock = StepClock()
+    clock.cfg = Config(num_envs=3, num_seeds=2, seed=5)
+    assert clock.clock(SimpleNamespace(iteration=7)) == 21
+    assert clock.env_steps(SimpleNamespace(iteration=7)) == [21, 21]
+    # A chunk of 3 iterations from iteration 10 ([seeds, iterations, envs]).
+    done = np.zeros((2, 3, 3), bool)
+    done[0, 1, 2] = done[0, 2, 0] = done[1, 0, 0] = done[1, 2, 1] = True
+    ret = np.arange(18, dtype=np.float32).reshape(2, 3, 3) * 1.5
+    per_it = np.arange(6, dtype=np.float32).reshape(2, 3)
+    logs = {"done": done, "episode_return": ret, "episode_length": ret.astype(np.int32) + 1,
+            "epsilon": per_it / 10, "loss": per_it + 0.5, "q_mean": -per_it}
+    episodes = [4, 0]  # episodes each seed finished before this chunk
+    rows = clock.rows(logs, SimpleNamespace(iteration=10), episodes, 123.5)
+    # (seed index, iteration in the chunk, env, env step, episode number), by env step then seed
+    want = [(1, 0, 0, 33, 1), (0, 1, 2, 36, 5), (0, 2, 0, 39, 6), (1, 2, 1, 39, 2)]
+    assert len(rows) == 4
+    for row, (s, k, e, step, episode) in zip(rows, want):
+        assert row == {"seed": 5 + s, "env_step": step, "episode": episode,
+                       "return": pytest.approx(1.5 * (9 * s + 3 * k + e)),
+                       "length": int(1.5 * (9 * s + 3 * k + e)) + 1,
+                       "epsilon": pytest.approx((3 * s + k) / 10), "loss": 3 * s + k + 0.5,
+                       "q_mean": -(3 * s + k), "steps_per_sec": 123.5}
+    assert episodes == [6, 2]

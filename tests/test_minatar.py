@@ -60,6 +60,17 @@ def test_sticky_actions_repeat_the_previous_action_at_their_rate():
     assert abs(repeated - 0.25) < 0.015  # binomial sd ~0.003
 
 
+def test_sticky_rate_is_exact_at_its_bounds():
+    """Each env repeats where its draw u ~ U[0, 1) is below the rate, so P(repeat) = prob:
+    rate 0 never repeats, not even where u is exactly 0 (key 43692 draws it for env 44), and
+    rate 1 always does."""
+    key = jax.random.PRNGKey(43692)
+    assert float(jax.random.uniform(key, (1000,))[44]) == 0.0  # the boundary draw is there
+    prev, chosen = jnp.arange(1000), jnp.arange(1000) + 1000
+    np.testing.assert_array_equal(sticky(key, prev, chosen, 0.0), chosen)
+    np.testing.assert_array_equal(sticky(key, prev, chosen, 1.0), prev)
+
+
 def _first_end(env, params, steps: int, action: int = 0):
     """(first terminated step, first truncated step) of one episode under a fixed action."""
     _, state = env.reset(jax.random.PRNGKey(0), params)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from deepq.agents import reinforce
+from deepq.config import Config
+from deepq.errors import UserError
 
 
 def test_discounting_restarts_at_each_pong_point():
@@ -76,3 +78,78 @@ def test_sampled_actions_follow_the_policy():
                                    bernoulli=False)
     np.testing.assert_allclose(np.bincount(np.asarray(idx)) / 20_000, [0.2, 0.3, 0.5],
                                atol=0.015)
+
+
+def test_sampled_actions_are_indices_drawn_over_the_last_axis():
+    """Each row samples from its own distribution, whatever the leading axes: [A] -> a
+    scalar, [N, B, A] -> [N, B]; actions are int32 indices for both policies."""
+    key = jax.random.PRNGKey(1)
+    probs = np.array([[0.7, 0.1, 0.1, 0.1], [0.05, 0.15, 0.1, 0.7], [0.25] * 4])  # [B=3, A]
+    logits = jnp.log(jnp.asarray(np.broadcast_to(probs, (8000, 3, 4)), jnp.float32))
+    idx = reinforce.sample_actions(key, logits, bernoulli=False)
+    assert idx.shape == (8000, 3) and idx.dtype == jnp.int32
+    for b in range(3):  # binomial sd <= 0.006
+        freq = np.bincount(np.asarray(idx[:, b]), minlength=4) / 8000
+        np.testing.assert_allclose(freq, probs[b], atol=0.025)
+    one = reinforce.sample_actions(key, jnp.log(jnp.asarray(probs[1])), bernoulli=False)
+    assert one.shape == () and one.dtype == jnp.int32 and 0 <= int(one) < 4
+    ups = reinforce.sample_actions(key, jnp.array([[-2.0, 0.0, 3.0]] * 8000), bernoulli=True)
+    assert ups.dtype == jnp.int32 and set(np.unique(np.asarray(ups))) <= {0, 1}
+    np.testing.assert_allclose(np.asarray(ups).mean(axis=0), 1 / (1 + np.exp([2.0, 0.0, -3.0])),
+                               atol=0.025)
+
+
+def test_bernoulli_policy_over_more_than_two_actions_is_refused():
+    cfg = Config(algo="reinforce", policy="bernoulli")
+    with pytest.raises(UserError, match="has 3: use policy=softmax"):
+        reinforce.make_agent(cfg, 3)
+
+
+# pg-pong.py's network (no biases, one ReLU layer) and its RMSProp: decay 0.99, eps 1e-5
+# outside the root.
+W1 = np.array([[1.0, -0.5, 0.8], [0.3, 1.2, -1.0]], np.float32)  # [D=2, H=3]
+W2 = np.array([0.9, -1.1, 0.6], np.float32)  # one logit: P(UP) = sigmoid(h . W2)
+X = np.array([[1.0, 0.5], [-0.8, 1.5]], np.float32)  # two states: P(UP) 0.75 and 0.08
+
+
+def test_bernoulli_agent_acts_and_learns_from_its_one_logit():
+    """Karpathy's policy: P(UP | x) = sigmoid(W2 . relu(W1 x)), one output; act samples
+    from it; one update is RMSProp's first step, -lr g / (sqrt(0.01 g^2) + 1e-5), on the
+    hand-computed policy gradient (pg-pong.py's policy_backward)."""
+    lr = 1e-3
+    cfg = Config(algo="reinforce", policy="bernoulli", hidden_sizes=(3,), use_bias=False,
+                 optimizer="rmsprop", learning_rate=lr, rmsprop_decay=0.99, rmsprop_eps=1e-5,
+                 rmsprop_eps_in_sqrt=False, rmsprop_centered=False, max_grad_norm=0.0,
+                 gamma=1.0, standardize_returns="none")
+    agent = reinforce.make_agent(cfg, 2)
+    state = agent.init(jax.random.PRNGKey(0), jnp.asarray(X[0]))
+    p = state.params["params"]
+    assert p["policy_0"]["kernel"].shape == (2, 3) and p["policy_out"]["kernel"].shape == (3, 1)
+    assert state.updates.dtype == jnp.int32 and int(state.updates) == 0
+    params = {"params": {"policy_0": {"kernel": jnp.asarray(W1)},
+                         "policy_out": {"kernel": jnp.asarray(W2[:, None])}}}
+    state = state._replace(params=params)
+
+    h = np.maximum(X @ W1, 0.0)
+    up = 1 / (1 + np.exp(-(h @ W2)))
+    assert up[0] > 0.7 and up[1] < 0.1
+    np.testing.assert_allclose(agent.q_values(params, jnp.asarray(X)),
+                               np.log(np.stack([1 - up, up], axis=1)), rtol=1e-5)
+    obs = jnp.asarray(np.repeat(X, 5000, axis=0))  # 5000 of each state
+    actions = np.asarray(jax.jit(agent.act)(params, obs, jax.random.PRNGKey(2), jnp.float32(0.0)))
+    assert actions.dtype == np.int32
+    np.testing.assert_allclose([actions[:5000].mean(), actions[5000:].mean()], up, atol=0.025)
+
+    # Steps: x1 then x2 ([T=2, B=1]), actions UP then DOWN, rewards 0 then 1: G = [1, 1].
+    batch = reinforce.EpisodeBatch(jnp.asarray(X[:, None]), jnp.array([[1], [0]]),
+                                   jnp.array([[0.0], [1.0]]), jnp.ones((2, 1), bool))
+    dlogit = -np.array([1.0, 1.0]) * (np.array([1.0, 0.0]) - up)  # d loss / d logit
+    g_w2 = h.T @ dlogit
+    g_w1 = X.T @ ((dlogit[:, None] * W2[None, :]) * (h > 0))
+    new, _ = jax.jit(agent.update)(state, batch, jax.random.PRNGKey(1))
+    q = new.params["params"]
+    for got, w, g in ((q["policy_out"]["kernel"][:, 0], W2, g_w2),
+                      (q["policy_0"]["kernel"], W1, g_w1)):
+        np.testing.assert_allclose(got, w - lr * g / (0.1 * np.abs(g) + 1e-5), rtol=1e-5,
+                                   atol=1e-7)
+    assert new.updates.dtype == jnp.int32 and int(new.updates) == 1
