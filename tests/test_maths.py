@@ -81,6 +81,18 @@ def test_linear_epsilon_schedule():
     np.testing.assert_allclose(eps, [1.0, 0.55, 0.1], rtol=1e-6)
 
 
+def test_linear_epsilon_over_a_single_step():
+    """epsilon_steps=1: the whole decay happens in the first step (no floor of 2 steps)."""
+    cfg = Config(epsilon_start=1.0, epsilon_end=0.2, epsilon_steps=1)
+    eps = [float(schedules.epsilon(cfg, jnp.float32(t), jnp.int32(0))) for t in (0, 0.5, 1)]
+    np.testing.assert_allclose(eps, [1.0, 0.6, 0.2], rtol=1e-6)
+
+
+def test_an_unknown_schedule_is_named_in_the_error():
+    with pytest.raises(ValueError, match="cosine"):
+        schedules.epsilon(Config(epsilon_schedule="cosine"), jnp.float32(0), jnp.int32(0))
+
+
 def test_linear_epsilon_schedule_after_a_delay():
     # MinAtar's dqn.py: eps = 1 until frame 5000, then 1 + (0.1 - 1) (t - 5000) / 1e5
     cfg = Config(epsilon_start=1.0, epsilon_end=0.1, epsilon_steps=100_000, epsilon_delay=5_000)
