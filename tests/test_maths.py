@@ -183,6 +183,28 @@ def test_new_slots_wait_for_their_n_steps_before_taking_the_largest_priority(n):
         assert float(tree.nodes[1]) == pytest.approx(expected.sum())
 
 
+def test_replay_keeps_each_fields_dtype_and_counts_in_int32():
+    """Observations stay in the env's dtype (bool planes, uint8 pixels, float32), actions in
+    int32: nothing is widened to float32 on the way into the ring."""
+    example = Transition(jnp.zeros((2, 2), bool), jnp.int32(0), jnp.float32(0),
+                         jnp.zeros(3, jnp.uint8), jnp.float32(0), jnp.float32(0))
+    state = replay.init(5, example)
+    dtypes = [leaf.dtype for leaf in state.data]
+    assert dtypes == [jnp.bool_, jnp.int32, jnp.float32, jnp.uint8, jnp.float32, jnp.float32]
+    assert [leaf.shape for leaf in state.data][:4] == [(5, 2, 2), (5,), (5,), (5, 3)]
+    assert state.index.dtype == jnp.int32 and state.size.dtype == jnp.int32
+
+
+@pytest.mark.parametrize("size,n,envs,count", [(4, 3, 2, 1), (5, 3, 2, 1), (6, 3, 2, 2),
+                                               (7, 1, 3, 7)])
+def test_sampleable_count_leaves_out_the_newest_windows_but_never_drops_below_one(
+        size, n, envs, count):
+    """count = max(size - (n - 1) * num_envs, 1): the newest n - 1 adds of each env wait."""
+    state = replay.init(12, _items(0.0))
+    state = replay.add_batch(state, _items(np.arange(size, dtype=np.float32)))
+    assert int(replay.sampleable(state, n, envs)[1]) == count
+
+
 def test_training_clock():
     cfg = Config(num_envs=2, learning_starts=10, train_freq=3, batch_size=4, total_steps=40)
     its = [it for it in range(cfg.iterations) if trains_at(cfg, it)]

@@ -42,7 +42,7 @@ def one_step(t: Transition, gamma: float) -> Batch:
     return Batch(t.obs, t.action, t.reward, t.next_obs, discount)
 
 
-def sampleable(state: ReplayState, n: int = 1, num_envs: int = 1):
+def sampleable(state: ReplayState, n: int, num_envs: int):
     """(start, count): slots start, start+1, ... (mod capacity) can be sampled: all filled
     ones but the newest n-1 adds, whose n steps are not all in yet."""
     full = state.size >= capacity(state)
