@@ -134,10 +134,18 @@ def _bootstrap(score_dict: dict[str, np.ndarray], aggregate, reps: int, seed: in
 
     from rliable import library as rly
 
-    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes
-        warnings.simplefilter("ignore", FutureWarning)
-        return rly.get_interval_estimates(score_dict, aggregate, reps=reps,
-                                          random_state=np.random.RandomState(seed))
+    # rliable's stratified bootstrap draws its resamples with np.random.choice, numpy's global
+    # generator, whatever `random_state` says: seed that generator for the call (and put
+    # its state back after), so that the same runs always give the same intervals.
+    outside = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():  # arch deprecates the RandomState rliable passes
+            warnings.simplefilter("ignore", FutureWarning)
+            return rly.get_interval_estimates(score_dict, aggregate, reps=reps,
+                                              random_state=np.random.RandomState(seed))
+    finally:
+        np.random.set_state(outside)
 
 
 def compare(run_dirs: list[Path], out_dir: Path, labels: list[str] | None = None,
