@@ -293,6 +293,24 @@ def test_sum_tree_sums_and_finds_by_hand():
         range(5))
 
 
+def test_sum_tree_leaves_are_the_next_power_of_two():
+    from deepq import prioritized
+
+    assert [prioritized.leaves(c) for c in (1, 2, 3, 4, 5, 8, 9)] == [1, 2, 4, 4, 8, 8, 16]
+
+
+def test_each_stratum_draws_its_own_uniform():
+    """Stratified sampling (Schaul et al. 2016, Appendix B.2.1): one independent uniform draw
+    in each of the batch's equal ranges of mass, not one offset shared by all of them."""
+    from deepq import prioritized
+
+    tree = prioritized.set_priorities(prioritized.init(128), jnp.arange(128), jnp.ones(128))
+    slots, _ = prioritized.sample(tree, jax.random.PRNGKey(3), 32, jnp.int32(128), 0.4)
+    offsets = np.asarray(slots) - 4 * np.arange(32)  # 4 equal slots per stratum
+    assert offsets.min() >= 0 and offsets.max() <= 3  # one draw inside each stratum
+    assert len(set(offsets.tolist())) > 1  # a shared offset would repeat 32 times
+
+
 def test_prioritized_sampling_follows_the_priorities():
     """Chi-square: slot frequencies over many stratified draws match p_i / sum p."""
     from scipy import stats
