@@ -52,7 +52,7 @@ def test_every_sampleable_transition_equals_what_the_env_returned(capacity):
     assert ignored.any(axis=0).all(), "each env should reach a game over in 900 steps"
     state = fill(records, capacity, E)
     T = capacity // E
-    start, count = (int(x) for x in frame_replay.sampleable(state))
+    start, count = (int(x) for x in frame_replay.sampleable(state, 1))
     rows = (start + np.arange(count)) % T
     # Ring row r holds step s = r + T * (number of wraps): map rows back to steps.
     steps_of = {int(r): s for s in range(steps) for r in [s % T] if s >= steps - T}
@@ -79,6 +79,41 @@ def test_every_sampleable_transition_equals_what_the_env_returned(capacity):
     # Life losses (terminal, the stack goes on) and game overs both were in the data.
     terminated = np.array([r.terminated for r in records])
     assert terminated.sum() > ignored.sum()
+
+
+def _small_ring(capacity: int, num_envs: int, steps: int) -> frame_replay.FrameReplayState:
+    """A ring of 2x2 frames, one episode per env, frame s at step s (action s * 10 + env)."""
+    state = frame_replay.init(capacity, num_envs, (2, 2), 2)
+    for s in range(steps):
+        step = frame_replay.FrameStep(jnp.full((num_envs, 2, 2), s, jnp.uint8),
+                                      jnp.arange(num_envs) + 10 * s, jnp.zeros(num_envs),
+                                      jnp.zeros(num_envs), jnp.full(num_envs, s == 0))
+        state = frame_replay.add(state, step)
+    return state
+
+
+def test_ring_rows_are_the_capacity_over_the_envs_and_at_least_one():
+    assert [frame_replay.num_rows(c, e) for c, e in ((8, 4), (9, 4), (3, 4), (1, 1))] == \
+        [2, 2, 1, 1]
+    assert frame_replay.init(3, 4, (2, 2), 2).frames.shape == (1, 4, 2, 2)
+
+
+def test_a_ring_of_two_rows_has_one_sampleable_transition():
+    """After two adds only the first row has its next frame: count 1, never rounded up."""
+    state = _small_ring(16, 2, 2)
+    assert [int(x) for x in frame_replay.sampleable(state, 1)] == [0, 1]
+    rows, envs = frame_replay.sample_rows(state, jax.random.PRNGKey(0), 64)
+    assert set(np.asarray(rows).tolist()) == {0}
+
+
+def test_sampled_envs_cover_every_column():
+    """Uniform over (row, env): each of 3 envs is drawn about a third of the time."""
+    state = _small_ring(60, 3, 20)
+    rows, envs = frame_replay.sample_rows(state, jax.random.PRNGKey(1), 3_000)
+    counts = np.bincount(np.asarray(envs), minlength=3)
+    assert counts.min() > 850, counts
+    batch = frame_replay.sample(state, jax.random.PRNGKey(1), 3_000)
+    np.testing.assert_array_equal(np.asarray(batch.action) % 10, np.asarray(envs))
 
 
 def test_sampling_is_uniform_over_valid_transitions_only():

@@ -103,7 +103,7 @@ def add(state: FrameReplayState, step: FrameStep) -> FrameReplayState:
     )
 
 
-def sampleable(state: FrameReplayState, n: int = 1) -> tuple[jnp.ndarray, jnp.ndarray]:
+def sampleable(state: FrameReplayState, n: int) -> tuple[jnp.ndarray, jnp.ndarray]:
     """(start, count): rows start, start+1, ... (mod T) may be sampled. The newest n rows
     are excluded (the frames after their n steps are not in yet), and once the ring is full
     so are the oldest stack-1 rows (the frames before them are overwritten)."""
