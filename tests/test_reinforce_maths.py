@@ -153,3 +153,47 @@ def test_bernoulli_agent_acts_and_learns_from_its_one_logit():
         np.testing.assert_allclose(got, w - lr * g / (0.1 * np.abs(g) + 1e-5), rtol=1e-5,
                                    atol=1e-7)
     assert new.updates.dtype == jnp.int32 and int(new.updates) == 1
+
+
+def test_standardize_without_a_mask_over_one_entry_and_at_a_tiny_spread():
+    """(x - mean) / (std + eps) over every entry when no mask is given; a single real entry
+    is 0 (its own mean); eps is added to the std, so a spread of 1e-8 still gives +-0.5."""
+    x = jnp.array([1.0, 2.0, 3.0, 6.0])
+    np.testing.assert_allclose(reinforce.standardize(x), (x - 3.0) / np.sqrt(3.5), rtol=1e-6)
+    one = reinforce.standardize(jnp.array([5.0, 9.0]), jnp.array([True, False]))
+    np.testing.assert_array_equal(one, [0.0, 0.0])
+    tiny = reinforce.standardize(jnp.array([0.0, 2e-8]))
+    np.testing.assert_allclose(tiny, [-0.5, 0.5], rtol=1e-5)
+
+
+def test_softmax_agents_log_probs_are_each_rows_log_softmax():
+    """The agent's `q_values` slot holds log pi(a | s) [B, A]: a log-softmax per row."""
+    cfg = Config(algo="reinforce", policy="softmax", hidden_sizes=(4,), use_bias=False)
+    agent = reinforce.make_agent(cfg, 3)
+    obs = jnp.array([[1.0, -0.5], [0.2, 0.3], [-1.0, 2.0], [0.0, 0.0]])
+    params = agent.init(jax.random.PRNGKey(0), obs[0]).params
+    p = params["params"]
+    logits = np.maximum(np.asarray(obs) @ np.asarray(p["policy_0"]["kernel"]), 0.0) @ \
+        np.asarray(p["policy_out"]["kernel"])
+    want = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(agent.q_values(params, obs), want, rtol=1e-5, atol=1e-6)
+
+
+def test_consecutive_updates_carry_the_optimizer_state():
+    """Two RMSProp steps on the same batch: the second uses the first's running average
+    (an update that dropped the optimizer state would fail or restart it)."""
+    cfg = Config(algo="reinforce", policy="softmax", hidden_sizes=(4,), optimizer="rmsprop",
+                 learning_rate=0.01, max_grad_norm=0.0, standardize_returns="none")
+    agent = reinforce.make_agent(cfg, 3)
+    batch = reinforce.EpisodeBatch(jnp.array([[[1.0, 0.5]], [[0.3, -1.0]]]),
+                                   jnp.array([[2], [0]]), jnp.array([[1.0], [2.0]]),
+                                   jnp.ones((2, 1), bool))
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(2))
+    one, _ = agent.update(state, batch)
+    two, _ = agent.update(one, batch)
+    nu = jax.tree.leaves(one.opt_state)
+    assert int(two.updates) == 2 and any(np.abs(np.asarray(v)).sum() > 0 for v in nu)
+    # the second step differs from a first step taken again from the moved params
+    fresh, _ = agent.update(state._replace(params=one.params), batch)
+    assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(two.params),
+                                                     jax.tree.leaves(fresh.params)))
