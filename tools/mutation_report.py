@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "mutation.md"))
     parser.add_argument("--min-rate", type=float, default=0.9)
     parser.add_argument("--equivalent", default=str(ROOT / "docs" / "mutation_equivalent.txt"))
+    parser.add_argument("--note", default="", help="a paragraph on the pass: machine, times")
     args = parser.parse_args(argv)
 
     metas = sorted((ROOT / "mutants").glob("*/mutants/src/**/*.py.meta"))  # tools/mutate.py
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "mutants of the modules it reached"
         + (f"; it did not reach {', '.join(never)}." if never else "."),
         "",
+        *([args.note, ""] if args.note else []),
         "| module | mutants | killed | equivalent | survived | not run | kill rate |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
