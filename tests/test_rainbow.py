@@ -124,6 +124,30 @@ def test_plain_networks_keep_their_parameter_names():
     assert sorted(cnn["params"]) == ["Conv_0", "Dense_0", "Dense_1"]
 
 
+@pytest.mark.parametrize("name,obs", [("mlp", (1, 6)), ("per_action", (1, 6)),
+                                      ("minatar_cnn", (1, 10, 10, 4))])
+def test_make_network_hands_the_init_to_every_layer(name, obs):
+    """weight_init=torch: weights and biases U(+-1/sqrt(fan-in)) in every dense layer (no
+    zero biases, which flax's default would leave)."""
+    params = make_network(name, 3, (8,), weight_init="torch").init(
+        jax.random.PRNGKey(0), jnp.zeros(obs))["params"]
+    layers = jax.tree.leaves(params, is_leaf=lambda x: isinstance(x, dict) and "bias" in x)
+    assert len(layers) == {"mlp": 2, "per_action": 6, "minatar_cnn": 3}[name]
+    for layer in layers:
+        fan_in = layer["kernel"].shape[0]
+        for leaf in (layer["kernel"], layer["bias"]):
+            assert np.abs(np.asarray(leaf)).max() <= 1 / np.sqrt(fan_in) + 1e-7
+        assert np.abs(np.asarray(layer["bias"])).min() > 0
+
+
+def test_noisy_head_takes_its_sigma0():
+    """sigma = sigma0 / sqrt(fan-in) at init, with the sigma0 given (0.3 here, not 0.5)."""
+    params = make_network("mlp", 2, (8,), noisy=True, noisy_sigma0=0.3).init(
+        jax.random.PRNGKey(0), jnp.zeros((1, 4)))["params"]
+    np.testing.assert_allclose(params["Dense_0"]["sigma_kernel"], 0.3 / 2.0, rtol=1e-6)
+    np.testing.assert_allclose(params["Dense_1"]["sigma_bias"], 0.3 / np.sqrt(8), rtol=1e-6)
+
+
 def test_per_action_networks_by_hand():
     net = make_network("per_action", 3, (5, 4), activation="tanh")
     obs = jax.random.normal(jax.random.PRNGKey(0), (6, 2))
