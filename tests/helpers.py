@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 DEEPQ = [sys.executable, "-m", "deepq.cli"]
 
@@ -139,3 +141,26 @@ def tree_snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
     """Every file under `folder`: (inode, mtime_ns, contents), by relative path."""
     return {str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
             for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def algorithm_1(reward, discount, probs, support):
+    """C51's projection of r + discount z onto the support (Bellemare et al. 2017,
+    Algorithm 1, written with its floor/ceil loop)."""
+    v_min, v_max = support[0], support[-1]
+    dz = (v_max - v_min) / (len(support) - 1)
+    m = np.zeros(len(support))
+    for j, z in enumerate(support):
+        b = (min(max(reward + discount * z, v_min), v_max) - v_min) / dz
+        lo, up = int(np.floor(b)), int(np.ceil(b))
+        if lo == up:
+            m[lo] += probs[j]
+        else:
+            m[lo] += probs[j] * (up - b)
+            m[up] += probs[j] * (b - lo)
+    return m
+
+
+def softmax(x):
+    """Softmax over the last axis, in numpy."""
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)

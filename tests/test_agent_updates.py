@@ -29,6 +29,7 @@ from deepq.drivers.common import (
 from deepq.frame_replay import FrameStep
 from deepq.networks import NoisyDense
 from deepq.replay import Batch, Transition
+from tests.helpers import algorithm_1, softmax
 
 # --- a numpy copy of the one-hidden-layer MLP (hidden_sizes=(8,)) --------------------------
 
@@ -114,17 +115,24 @@ def _disagreeing_state(c: Compiled, obs_example=None):
 # --- Double DQN and the losses, through agent.update --------------------------------------
 
 
+def _double_dqn_rows(next_scale: float):
+    """16 rows: obs, next_obs (spread by next_scale, so the two nets disagree on argmaxes),
+    actions 0-2, rewards from -1 to 1.5, and every fourth row terminal (discount 0)."""
+    obs = jax.random.normal(jax.random.PRNGKey(2), (16, 4))
+    next_obs = jax.random.normal(jax.random.PRNGKey(3), (16, 4)) * next_scale
+    action = np.arange(16) % 3
+    reward = np.linspace(-1.0, 1.5, 16)
+    discount = np.where(np.arange(16) % 4 == 3, 0.0, 0.9)
+    return obs, next_obs, action, reward, discount
+
+
 def test_double_dqn_update_by_hand():
     """y = r + discount Q_target(s', argmax_a Q_online(s', a)) (van Hasselt et al. 2016,
     eq. 4); the loss mean_i w_i (Q(s_i, a_i) - y_i)^2 and one SGD step on it."""
     cfg = Config(double_dqn=True, loss="mse", learning_rate=0.1, **SMALL)
     c = compiled(cfg, 3)
     state = _disagreeing_state(c)
-    obs = jax.random.normal(jax.random.PRNGKey(2), (16, 4))
-    next_obs = jax.random.normal(jax.random.PRNGKey(3), (16, 4)) * 2.0
-    action = np.arange(16) % 3
-    reward = np.linspace(-1.0, 1.5, 16)
-    discount = np.where(np.arange(16) % 4 == 3, 0.0, 0.9)
+    obs, next_obs, action, reward, discount = _double_dqn_rows(next_scale=2.0)
     weight = np.linspace(0.3, 1.0, 16)
     batch = Batch(obs, jnp.asarray(action), jnp.asarray(reward, jnp.float32), next_obs,
                   jnp.asarray(discount, jnp.float32), jnp.asarray(weight, jnp.float32))
@@ -154,28 +162,6 @@ def test_double_dqn_update_by_hand():
         np.testing.assert_array_equal(got, want)
 
 
-def _algorithm_1(reward, discount, probs, support):
-    """C51's projection of r + discount z onto the support (Bellemare et al. 2017,
-    Algorithm 1, with its floor/ceil loop)."""
-    v_min, v_max = support[0], support[-1]
-    dz = (v_max - v_min) / (len(support) - 1)
-    m = np.zeros(len(support))
-    for j, z in enumerate(support):
-        b = (min(max(reward + discount * z, v_min), v_max) - v_min) / dz
-        lo, up = int(np.floor(b)), int(np.ceil(b))
-        if lo == up:
-            m[lo] += probs[j]
-        else:
-            m[lo] += probs[j] * (up - b)
-            m[up] += probs[j] * (b - lo)
-    return m
-
-
-def _softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 def test_double_dqn_with_c51_by_hand():
     """C51 with Double DQN (Hessel et al. 2017, section 3): a* = argmax_a sum_i z_i
     p_i^online(s', a), the target distribution p^target(s', a*) projected, and the loss the
@@ -184,23 +170,19 @@ def test_double_dqn_with_c51_by_hand():
                  learning_rate=0.1, **SMALL)
     c = compiled(cfg, 3)
     state = _disagreeing_state(c)
-    obs = jax.random.normal(jax.random.PRNGKey(2), (16, 4))
-    next_obs = jax.random.normal(jax.random.PRNGKey(3), (16, 4)) * 3.0
-    action = np.arange(16) % 3
-    reward = np.linspace(-1.0, 1.5, 16)
-    discount = np.where(np.arange(16) % 4 == 3, 0.0, 0.9)
+    obs, next_obs, action, reward, discount = _double_dqn_rows(next_scale=3.0)
     batch = Batch(obs, jnp.asarray(action), jnp.asarray(reward, jnp.float32), next_obs,
                   jnp.asarray(discount, jnp.float32))
     support = np.linspace(-2.0, 2.0, 5)
-    p_online_next = _softmax(mlp_q(state.params, next_obs).reshape(16, 3, 5))
-    p_target_next = _softmax(mlp_q(state.target_params, next_obs).reshape(16, 3, 5))
+    p_online_next = softmax(mlp_q(state.params, next_obs).reshape(16, 3, 5))
+    p_target_next = softmax(mlp_q(state.target_params, next_obs).reshape(16, 3, 5))
     a_star = (p_online_next * support).sum(-1).argmax(1)
     a_dqn = (p_target_next * support).sum(-1).argmax(1)
     assert ((a_star != a_dqn) & (discount > 0)).sum() >= 2
-    log_p = np.log(_softmax(mlp_q(state.params, obs).reshape(16, 3, 5)))[np.arange(16), action]
+    log_p = np.log(softmax(mlp_q(state.params, obs).reshape(16, 3, 5)))[np.arange(16), action]
 
     def loss(best):
-        targets = [_algorithm_1(reward[i], discount[i], p_target_next[i, best[i]], support)
+        targets = [algorithm_1(reward[i], discount[i], p_target_next[i, best[i]], support)
                    for i in range(16)]
         return np.mean(-(np.array(targets) * log_p).sum(-1))
 

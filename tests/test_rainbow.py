@@ -10,6 +10,7 @@ from deepq.agents.dqn import categorical_projection, make_agent
 from deepq.config import Config
 from deepq.networks import NoisyDense, make_network
 from deepq.replay import Transition
+from tests.helpers import algorithm_1, softmax
 
 # --- C51 ----------------------------------------------------------------------------------
 
@@ -30,25 +31,7 @@ def test_categorical_projection_by_hand(reward, discount, expected):
     np.testing.assert_allclose(got[0], expected, atol=1e-6)
 
 
-def _algorithm_1(reward, discount, probs, support):
-    """Bellemare et al. 2017, Algorithm 1, written with its floor/ceil loop."""
-    n = len(support)
-    v_min, v_max = support[0], support[-1]
-    dz = (v_max - v_min) / (n - 1)
-    m = np.zeros(n)
-    for j in range(n):
-        tz = min(max(reward + discount * support[j], v_min), v_max)
-        b = (tz - v_min) / dz
-        lo, up = int(np.floor(b)), int(np.ceil(b))
-        if lo == up:
-            m[lo] += probs[j]
-        else:
-            m[lo] += probs[j] * (up - b)
-            m[up] += probs[j] * (b - lo)
-    return m
-
-
-def test_categorical_projection_matches_algorithm_1():
+def test_categorical_projection_matchesalgorithm_1():
     rng = np.random.default_rng(0)
     support = np.linspace(-10.0, 10.0, 51)
     rewards = rng.normal(0, 3, 64).round(2)
@@ -58,7 +41,7 @@ def test_categorical_projection_matches_algorithm_1():
                                  jnp.asarray(discounts, jnp.float32),
                                  jnp.asarray(probs, jnp.float32), jnp.asarray(support,
                                                                               jnp.float32))
-    want = np.stack([_algorithm_1(r, d, p, support) for r, d, p in
+    want = np.stack([algorithm_1(r, d, p, support) for r, d, p in
                      zip(rewards, discounts, probs)])
     np.testing.assert_allclose(got, want, atol=1e-5)
     np.testing.assert_allclose(np.asarray(got).sum(axis=1), 1.0, atol=1e-5)
@@ -75,17 +58,13 @@ def test_c51_loss_is_the_cross_entropy_to_the_projected_target():
     net = make_network("mlp", 2, (8,), atoms=5)
     support = np.linspace(-2.0, 2.0, 5)
 
-    def softmax(x):
-        e = np.exp(x - x.max(-1, keepdims=True))
-        return e / e.sum(-1, keepdims=True)
-
     logits = np.asarray(net.apply(state.params, obs), np.float64)
     next_logits = np.asarray(net.apply(state.target_params, obs[::-1]), np.float64)
     losses = []
     for i in range(3):
         next_p = softmax(next_logits[i])  # [A, atoms]
         best = np.argmax((next_p * support).sum(-1))
-        target = _algorithm_1(float(batch.reward[i]), float(batch.discount[i]), next_p[best],
+        target = algorithm_1(float(batch.reward[i]), float(batch.discount[i]), next_p[best],
                               support)
         log_p = np.log(softmax(logits[i, int(batch.action[i])]))
         losses.append(-(target * log_p).sum())
