@@ -75,10 +75,10 @@ def _check_writable(path: Path) -> None:
 def prepare_new_run(out: Path, force: bool) -> None:
     """A fresh run dir. An existing non-empty one needs --force (deepq files only are removed)."""
     try:
-        out.exists()  # a path the OS cannot even look up (a name over 255 bytes, a loop)
+        exists = out.exists()  # raises for a path the OS cannot look up (a name over 255 bytes)
     except OSError as exc:
         raise _cannot_write(out, exc) from None
-    if out.exists() and not out.is_dir():
+    if exists and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a directory: pick another --out")
     if out.is_dir() and any(out.iterdir()):
         if not force:
