@@ -16,10 +16,11 @@ import jax
 import numpy as np
 
 import deepq  # noqa: F401  (one JAX device per CPU core, before JAX starts)
-from deepq.config import PRESETS, parse_overrides
+from deepq.config import parse_overrides
 from deepq.drivers.jitted import JittedDriver
 from deepq.envs import resolve
 from deepq.evaluate import evaluate
+from deepq.presets import PRESETS
 
 
 def sweep_line(line: str) -> str:

@@ -73,7 +73,7 @@ def plot(run: Path, out: Path) -> None:
     ax.axhline(0, color="k", lw=0.8, ls="--", label="beats the built-in AI")
     ax.set_xlabel("episode (a game to 21 points)")
     ax.set_ylabel("return")
-    from deepq.run import read_config
+    from deepq.rundir import read_config
 
     standardize = read_config(run).standardize_returns
     ax.set_title(f"KarpathyPong-v0, REINFORCE (karpathy-pong), 1 seed, returns "

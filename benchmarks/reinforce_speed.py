@@ -36,8 +36,8 @@ RESULTS = HERE / "results"
 def reference_numpy(env_id: str, episodes: int, seed: int) -> dict:
     """Sequential REINFORCE in numpy with the env's preset (one hidden ReLU layer, no
     biases, RMSProp with eps outside the root, standardised returns per batch)."""
-    from deepq.config import base_config
     from deepq.envs import make_gymnasium
+    from deepq.presets import base_config
 
     cfg = base_config(env_id, None, "reinforce")
     env = make_gymnasium(env_id)
@@ -109,7 +109,7 @@ def reference_numpy(env_id: str, episodes: int, seed: int) -> dict:
 
 def deepq_run(env_id: str, episodes: int, backend: str, seeds: int, workers: int = 0) -> dict:
     import deepq
-    from deepq.config import base_config
+    from deepq.presets import base_config
 
     # baseline=False: the same estimator as the numpy loop (the CartPole preset adds one).
     cfg = base_config(env_id, None, "reinforce").replace(

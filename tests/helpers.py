@@ -106,7 +106,8 @@ def _host_reference(run_dir: str, cut: int, out: str) -> None:
     from flax import serialization
 
     from deepq.cli import _configure_jax
-    from deepq.run import make_driver, read_config
+    from deepq.drivers import make_driver
+    from deepq.rundir import read_config
 
     _configure_jax()
     cfg = read_config(Path(run_dir))

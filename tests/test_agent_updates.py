@@ -15,8 +15,9 @@ import pytest
 from scipy import stats
 
 from deepq import prioritized
-from deepq.agents.dqn import make_agent, make_optimizer
-from deepq.config import Config, base_config
+from deepq.agents.base import make_optimizer
+from deepq.agents.dqn import expected_updates, make_agent
+from deepq.config import Config
 from deepq.drivers.common import (
     explore_rate,
     init_learner,
@@ -28,6 +29,7 @@ from deepq.drivers.common import (
 )
 from deepq.frame_replay import FrameStep
 from deepq.networks import NoisyDense
+from deepq.presets import base_config
 from deepq.replay import Batch, Transition
 from tests.helpers import algorithm_1, softmax
 
@@ -455,7 +457,7 @@ def test_gradient_steps_take_that_many_updates_on_fresh_batches(per):
 
 def _run_optimizer(cfg, grads):
     """Params (a two-leaf tree, zeros) after each of `grads` through make_optimizer(cfg)."""
-    opt = make_optimizer(cfg)
+    opt = make_optimizer(cfg, expected_updates(cfg))
     params = {"a": jnp.zeros(2), "b": jnp.zeros(1)}
     state = opt.init(params)
     out = []

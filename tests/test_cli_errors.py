@@ -23,6 +23,7 @@ def assert_clean_error(proc, *needles):
 
 @pytest.mark.parametrize("args,needles", [
     (["--env", "CartPol-v1"], ["unknown env id", "CartPole-v1"]),
+    (["--set", "preset=rainbow"], ["preset is not a hyperparameter", "--preset"]),
     (["--env", "Pendulum-v1"], ["Box action space", "Discrete"]),
     (["--set", "batch_size=0"], ["batch_size must be a positive"]),
     (["--hidden-sizes", "64,-1"], ["hidden_sizes"]),
@@ -183,3 +184,16 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
     # The kept checkpoint is finite and loads.
     ok = run_deepq("eval", str(run), "--episodes", "2", "--json")
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize("other,needles", [
+    ("Acrobot-v1", ["--env Acrobot-v1 does not fit", "[6]", "3 actions", "CartPole-v1", "[4]"]),
+    ("MountainCar-v0", ["--env MountainCar-v0 does not fit", "[2]", "3 actions"]),
+    ("Breakout-MinAtar", ["Breakout-MinAtar has no Gymnasium env"]),
+])
+def test_eval_on_an_env_the_agent_cannot_play(trained, other, needles):
+    """A CartPole agent (4 observations, 2 actions) evaluated on an env with other spaces:
+    one line naming both envs' spaces, exit 2, the run untouched."""
+    before = {p: p.stat().st_mtime_ns for p in trained.rglob("*")}
+    assert_clean_error(run_deepq("eval", str(trained), "--env", other), *needles)
+    assert {p: p.stat().st_mtime_ns for p in trained.rglob("*")} == before

@@ -23,7 +23,7 @@ from deepq.compare import (
 from deepq.config import Config
 from deepq.errors import UserError
 from deepq.report import COLUMNS
-from deepq.run import write_config
+from deepq.rundir import write_config
 from tests.helpers import TINY, run_deepq
 from tests.test_cli_errors import assert_clean_error
 
@@ -94,7 +94,7 @@ def _write_run(path, cfg, returns, eval_means=None, env_steps=None, eval_episode
     `eval_means` (one per seed) is given. `returns`: [seeds, episodes]; `env_steps`: the env
     step at which each episode ended, [seeds, episodes] (default: every 100 steps)."""
     path.mkdir()
-    write_config(path, cfg, None, "gymnax")
+    write_config(path, cfg, "gymnax")
     with open(path / "metrics.csv", "w", newline="") as f:
         out = csv.DictWriter(f, fieldnames=COLUMNS)
         out.writeheader()
@@ -243,7 +243,7 @@ def test_run_scores_of_an_evaluated_dqn_run(tmp_path):
 def test_run_scores_refuses_a_seed_without_episodes(tmp_path):
     cfg = Config(total_steps=4000, learning_starts=100)
     _write_run(tmp_path / "run", cfg, np.ones((1, 5)))  # seed 0's episodes only
-    write_config(tmp_path / "run", cfg.replace(num_seeds=2), None, "gymnax")
+    write_config(tmp_path / "run", cfg.replace(num_seeds=2), "gymnax")
     with pytest.raises(UserError, match=re.escape(
             "seed 1 has no finished episode yet; train it longer before comparing")):
         run_scores(tmp_path / "run")

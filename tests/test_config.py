@@ -1,7 +1,9 @@
 import pytest
 
-from deepq.config import PRESETS, Config, base_config, parse_overrides
+from deepq.agents import validated
+from deepq.config import Config, parse_overrides
 from deepq.errors import UserError
+from deepq.presets import PRESETS, base_config
 
 
 def test_overrides_are_typed():
@@ -22,11 +24,17 @@ def test_malformed_overrides(pair):
     {"batch_size": 0}, {"buffer_size": -1}, {"hidden_sizes": (64, 0)}, {"loss": "l1"},
     {"batch_size": 128, "buffer_size": 64}, {"learning_starts": 50_000, "total_steps": 50_000},
     {"gamma": 1.5}, {"learning_rate": 0.0}, {"num_seeds": 0}, {"weight_init": "xavier"},
-    {"algo": "reinforce", "weight_init": "torch"},
+    {"algo": "reinforce", "weight_init": "torch"}, {"algo": "dqn2"},
+    {"algo": "qrdqn", "distributional": True}, {"algo": "qrdqn", "network": "per_action"},
 ])
 def test_invalid_configs(changes):
     with pytest.raises(UserError):
-        Config().replace(**changes).validated()
+        _checked(Config().replace(**changes))
+
+
+def _checked(cfg: Config) -> Config:
+    """The whole check: the fields all algorithms share, then the algorithm's own."""
+    return validated(cfg.validated())
 
 
 def test_presets_validate_and_cite():
@@ -62,6 +70,7 @@ RANGES = [
     ("priority_beta", [-0.001, 1.001], [0.0, 1.0], {}),
     ("noisy_sigma0", [0.0, -0.5], [1e-9], {}),
     ("num_atoms", [1, 0], [2], {"distributional": True}),
+    ("num_atoms", [1, 0], [2], {"algo": "qrdqn"}),
     ("gamma", [-0.001, 1.001], [0.0, 1.0], {}),
     ("sticky_actions", [-0.001, 1.0], [0.0, 0.999], {}),
     ("learning_rate", [0.0, -1e-3], [1e-12], {}),
@@ -89,9 +98,9 @@ RANGES = [
 def test_each_range_is_checked_at_its_ends(name, outside, allowed, context):
     base = Config().replace(**context)
     for value in allowed:
-        assert getattr(base.replace(**{name: value}).validated(), name) == value
+        assert getattr(_checked(base.replace(**{name: value})), name) == value
     for value in outside:
         with pytest.raises(UserError, match=name) as err:
-            base.replace(**{name: value}).validated()
+            _checked(base.replace(**{name: value}))
         if not isinstance(value, tuple):
             assert str(value) in str(err.value)  # the message quotes the bad value

@@ -20,7 +20,7 @@ import pytest
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from deepq import frame_replay, prioritized
-from deepq.agents.dqn import AgentState
+from deepq.agents.base import AgentState
 from deepq.config import Config
 from deepq.drivers.common import LearnerState, sample_replay
 from deepq.drivers.host import HostDriver
@@ -176,8 +176,8 @@ def test_host_driver_pixel_replay_stores_what_the_ale_returned():
     2015, Methods), life losses as terminals, and the driver's n-step batches must be those
     of the env's own observations and clipped rewards."""
     pytest.importorskip("ale_py")
-    from deepq.config import base_config
     from deepq.envs.atari import AtariEnvs
+    from deepq.presets import base_config
 
     steps, cap = 300, 800
     cfg = base_config("ALE/SpaceInvaders-v5", "nature").replace(

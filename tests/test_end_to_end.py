@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 import deepq
-import deepq.envs
+import deepq.render
 from deepq import checkpoint
 from deepq.config import Config
 from tests.helpers import TINY, run_deepq
@@ -85,8 +85,8 @@ def test_record_gif_and_mp4_and_plot(tmp_path, monkeypatch):
     run_deepq("train", "--out", str(run), *TINY, "--total-steps", "1000", check=True)
     # The recorder's episode, played in this process on a Gymnasium env that counts steps.
     played = []
-    make = deepq.envs.make_gymnasium
-    monkeypatch.setattr(deepq.envs, "make_gymnasium",
+    make = deepq.render.make_gymnasium
+    monkeypatch.setattr(deepq.render, "make_gymnasium",
                         lambda env_id, **kw: played.append(_CountingEnv(make(env_id, **kw)))
                         or played[-1])
     loaded = deepq.load(run)
@@ -119,6 +119,34 @@ def test_record_gif_and_mp4_and_plot(tmp_path, monkeypatch):
     assert (tmp_path / "both.png").stat().st_size > 10_000
 
 
+def test_the_api_and_the_cli_resolve_the_same_config_and_record_its_preset(tmp_path):
+    """`deepq.train(env_id=..., preset=..., **fields)` trains the config that `deepq train
+    --env --preset --set` trains, and both write the preset the values came from."""
+    fields = dict(total_steps=600, chunk_steps=300, learning_starts=100, eval_episodes=2,
+                  select_every=0, gif=False, qtrace_states=0)
+    sets = [arg for k, v in fields.items() for arg in ("--set", f"{k}={v}")]
+    for preset, name in ((None, "cartpole"), ("double", "double")):
+        cli, api = tmp_path / f"cli-{name}", tmp_path / f"api-{name}"
+        flags = ["--preset", preset] if preset else []
+        run_deepq("train", "--env", "CartPole-v1", *flags, *sets, "--out", str(cli),
+                  "--quiet", "--no-artifacts", check=True)
+        deepq.train(env_id="CartPole-v1", preset=preset, out=api, progress=False,
+                    artifacts=False, **fields)
+        docs = [json.loads((d / "config.json").read_text()) for d in (cli, api)]
+        assert docs[0]["config"] == docs[1]["config"]
+        assert docs[0]["preset"] == docs[1]["preset"] == docs[0]["config"]["preset"] == name
+        assert docs[0]["citation"] == deepq.PRESETS[name].citation
+    # The cartpole preset's own values, not Config()'s defaults (hidden 64,64, huber).
+    cfg = json.loads((tmp_path / "api-cartpole" / "config.json").read_text())["config"]
+    assert (cfg["hidden_sizes"], cfg["loss"]) == (list(deepq.PRESETS["cartpole"].overrides[
+        "hidden_sizes"]), deepq.PRESETS["cartpole"].overrides["loss"])
+    assert [cfg["hidden_sizes"], cfg["loss"]] != [[64, 64], "huber"]
+    # A Config built by hand names no preset.
+    hand = Config(total_steps=600, chunk_steps=300, learning_starts=100, gif=False)
+    deepq.train(hand, tmp_path / "hand", progress=False, artifacts=False)
+    assert json.loads((tmp_path / "hand" / "config.json").read_text())["preset"] is None
+
+
 def test_python_api(tmp_path):
     cfg = Config(total_steps=1000, hidden_sizes=(16,), buffer_size=1000, batch_size=16,
                  learning_starts=100, chunk_steps=500, eval_episodes=2, gif=False, num_seeds=2)
@@ -142,7 +170,7 @@ def test_selection_stops_early_and_keeps_the_selected_params(tmp_path, backend):
               "--set", "select_every=1000", "--set", "select_episodes=3",
               "--set", "stop_at_return=-1", "--no-artifacts", check=True)
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["steps_per_seed"] == 1000 and summary["stopped_early"] is True
+    assert summary["steps_per_seed"] == [1000] and summary["stopped_early"] is True
     score = summary["selected_scores"][0]
     assert 8 <= score <= 500  # CartPole returns of three greedy episodes
     carry = checkpoint.read_raw(checkpoint.latest(run))["state"]["carry"]
@@ -151,4 +179,4 @@ def test_selection_stops_early_and_keeps_the_selected_params(tmp_path, backend):
                                   carry["best"]["params"]["params"]["Dense_0"]["kernel"])
     # Resuming a run that reached its stop does not train further.
     run_deepq("train", "--resume", str(run), "--quiet", "--no-artifacts", check=True)
-    assert json.loads((run / "summary.json").read_text())["steps_per_seed"] == 1000
+    assert json.loads((run / "summary.json").read_text())["steps_per_seed"] == [1000]

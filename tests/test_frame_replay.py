@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from deepq import frame_replay
-from deepq.config import base_config
 from deepq.drivers.host import PixelEnvs
 from deepq.envs import resolve
+from deepq.presets import base_config
 
 pytest.importorskip("ale_py")
 

@@ -1,5 +1,6 @@
-"""Ctrl-C (SIGINT) during training: a prompt exit with the resume hint, the checkpoints on
-disk intact, and `--resume` ending bit-identical to a run never interrupted."""
+"""Stop signals during training: SIGINT (Ctrl-C) and SIGTERM save a checkpoint at the next
+chunk boundary and exit 130 / 143 with one line; `--resume` then ends bit-identical to a run
+never stopped. A time cadence (`checkpoint_minutes`) bounds what a SIGKILL can lose."""
 
 import os
 import signal
@@ -9,29 +10,36 @@ import time
 import numpy as np
 import pytest
 
+import deepq
 from deepq import checkpoint
 from tests.helpers import TINY, flat_state, metrics_rows, run_deepq, start_deepq, wait_for
 
 # Each test runs deepq in a subprocess (or trains a whole run): see the README's markers.
 pytestmark = pytest.mark.e2e
 
-# CartPole on the jitted driver, one seed: 40000 steps in 500-step chunks, a checkpoint
-# every 2000, so training goes on for a while after the first checkpoint.
-RUN_ARGS = [*TINY, "--total-steps", "40000", "--set", "checkpoint_every=2000",
-            "--no-artifacts"]
-HINT = "deepq: interrupted; resume with deepq train --resume RUN\n"  # cli.main's line
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's code for a Ctrl-C
+# CartPole on the jitted driver, one seed: 40000 steps in 500-step chunks, the default
+# checkpoint cadence (none by steps, one every 10 minutes: none in a run this short).
+RUN_ARGS = [*TINY, "--total-steps", "40000", "--no-artifacts"]
 
 
-def _interrupt(run, when) -> tuple[subprocess.CompletedProcess, float]:
-    """Start `deepq train --out RUN`, send SIGINT once `when()` holds; returns the finished
-    process (stderr captured) and the seconds it took to exit after the signal."""
-    proc = start_deepq("train", "--out", str(run), *RUN_ARGS, stderr=subprocess.PIPE,
-                       text=True)
+def _metrics_lines(run) -> int:
     try:
-        assert wait_for(when, proc), "the run ended before the moment to interrupt it"
-        os.kill(proc.pid, signal.SIGINT)
+        return (run / "metrics.csv").read_text().count("\n")
+    except OSError:
+        return 0
+
+
+def _stop(run, signals, when, args=RUN_ARGS) -> tuple[subprocess.CompletedProcess, float]:
+    """Start `deepq train --out RUN`, send `signals` (50 ms apart) once `when()` holds;
+    returns the finished process (stderr captured) and the seconds it took to exit."""
+    proc = start_deepq("train", "--out", str(run), *args, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(when, proc), "the run ended before the moment to stop it"
         sent = time.time()
+        for i, signum in enumerate(signals):
+            if i:
+                time.sleep(0.05)
+            os.kill(proc.pid, signum)
         _, stderr = proc.communicate(timeout=60)
         return subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr), \
             time.time() - sent
@@ -45,23 +53,22 @@ def _state(ckpt) -> dict:
     return flat_state(checkpoint.read_raw(ckpt)["state"])
 
 
-def test_ctrl_c_exits_with_the_hint_and_resumes_bit_identical(tmp_path):
+def test_ctrl_c_saves_a_checkpoint_at_the_chunk_boundary_and_resumes_bit_identical(tmp_path):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     run_deepq("train", "--out", str(straight), *RUN_ARGS, check=True)
 
-    proc, took = _interrupt(stopped, lambda: checkpoint.list_checkpoints(stopped))
-    assert proc.returncode == EXIT_INTERRUPTED
-    assert proc.stderr == HINT  # one line: no traceback
+    # Once the first chunk's episodes are logged: training is under way, nothing saved yet.
+    proc, took = _stop(stopped, [signal.SIGINT], lambda: _metrics_lines(stopped) > 1)
+    assert proc.returncode == 130, proc.stderr  # 128 + SIGINT, the shell's code for Ctrl-C
     assert took < 15, f"{took:.1f} s from Ctrl-C to exit"
-
-    # Every checkpoint left is whole (the atomic write leaves no temp file) and readable,
-    # and the run had not finished: the resume has work to do.
     kept = checkpoint.list_checkpoints(stopped)
-    assert kept and sorted(p.name for p in (stopped / "checkpoints").iterdir()) == \
-        [p.name for p in kept]
-    for ckpt in kept:
-        meta = checkpoint.read_raw(ckpt)["meta"]
-        assert meta["clock"] == int(ckpt.stem.split("_")[1]) < 40000
+    assert len(kept) == 1, kept  # the one the signal asked for
+    step = checkpoint.read_raw(kept[0])["meta"]["clock"]
+    assert 0 < step < 40000 and step % 500 == 0  # a chunk boundary
+    # One line, naming the signal, the step, the checkpoint and the resume command.
+    assert proc.stderr == (f"deepq: stopped by SIGINT at steps {step:,} of 40,000; checkpoint "
+                           f"{kept[0]} saved: continue with deepq train --resume {stopped}\n")
+    assert sorted(p.name for p in (stopped / "checkpoints").iterdir()) == [kept[0].name]
 
     run_deepq("train", "--resume", str(stopped), "--quiet", "--no-artifacts", check=True)
     assert checkpoint.latest(stopped).name == "step_000000040000.msgpack"
@@ -71,13 +78,37 @@ def test_ctrl_c_exits_with_the_hint_and_resumes_bit_identical(tmp_path):
     assert metrics_rows(stopped) == metrics_rows(straight)  # each episode logged once
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23: Ctrl-C before the first checkpoint still "
-                                        "says to resume (literally RUN)")
-def test_ctrl_c_before_any_checkpoint_does_not_offer_a_resume(tmp_path):
+def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     run = tmp_path / "run"
-    # The run dir is set up, the first chunk not yet compiled (the first checkpoint is
-    # 2000 steps away).
-    proc, _ = _interrupt(run, lambda: (run / "config.json").exists())
+    proc, _ = _stop(run, [signal.SIGTERM], lambda: _metrics_lines(run) > 1)
+    assert proc.returncode == 143, proc.stderr  # 128 + SIGTERM
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("deepq: stopped by SIGTERM")
+    assert len(checkpoint.list_checkpoints(run)) == 1
+    run_deepq("train", "--resume", str(run), "--quiet", "--no-artifacts", check=True)
+    assert checkpoint.latest(run).name == "step_000000040000.msgpack"
+
+
+def test_a_second_ctrl_c_before_the_first_chunk_stops_at_once_without_a_resume_hint(tmp_path):
+    run = tmp_path / "run"
+    # The run dir is set up and the first chunk is compiling: two Ctrl-C 50 ms apart.
+    proc, _ = _stop(run, [signal.SIGINT, signal.SIGINT],
+                    lambda: (run / "config.json").exists())
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr
     assert not checkpoint.list_checkpoints(run)
-    assert proc.returncode == EXIT_INTERRUPTED and "Traceback" not in proc.stderr
-    assert "--resume" not in proc.stderr
+    assert proc.stderr == (f"deepq: stopped by SIGINT before the first checkpoint of {run}: "
+                           "nothing to resume; start the run again\n")
+
+
+@pytest.mark.parametrize("minutes,kept", [(1e-9, [1000, 1500, 2000]), (0.0, [2000])])
+def test_checkpoint_minutes_saves_at_chunk_boundaries_once_that_much_time_has_passed(
+        tmp_path, minutes, kept):
+    """With the cadence below a chunk's duration every chunk boundary saves (the newest
+    three kept); with 0 only the final checkpoint is written."""
+    cfg = deepq.config_for("CartPole-v1", hidden_sizes=(32,), buffer_size=2000,
+                           batch_size=32, learning_starts=200, chunk_steps=500,
+                           total_steps=2000, select_every=0, qtrace_states=0,
+                           checkpoint_minutes=minutes)
+    deepq.train(cfg, tmp_path / "run", progress=False, artifacts=False)
+    steps = [checkpoint.read_raw(p)["meta"]["clock"]
+             for p in checkpoint.list_checkpoints(tmp_path / "run")]
+    assert steps == kept

@@ -8,22 +8,18 @@ import numpy as np
 import pytest
 
 from deepq import prioritized, replay, schedules
+from deepq.agents.base import make_optimizer
 from deepq.agents.dqn import (
     elementwise_loss,
     expected_updates,
     make_agent,
-    make_optimizer,
     td_targets,
 )
-from deepq.config import Config, base_config
-from deepq.drivers.common import (
-    StepClock,
-    init_best,
-    keep_better,
-    mark_new,
-    result_params,
-    trains_at,
-)
+from deepq.config import Config
+from deepq.drivers.base import init_best, keep_better, saved_params
+from deepq.drivers.common import mark_new, trains_at
+from deepq.drivers.jitted import JittedDriver
+from deepq.presets import base_config
 from deepq.replay import Transition
 
 
@@ -105,7 +101,7 @@ def test_minatar_rmsprop_is_pytorchs_centered_rmsprop():
     """The paper's code steps with torch.optim.RMSprop(lr, alpha=0.95, centered=True,
     eps=0.01): v = a v + (1-a) g^2, m = a m + (1-a) g, p -= lr g / (sqrt(v - m^2) + eps)."""
     cfg = base_config("Breakout-MinAtar", "minatar")
-    opt = make_optimizer(cfg)
+    opt = make_optimizer(cfg, expected_updates(cfg))
     params = jnp.zeros(3)
     state = opt.init(params)
     grads = [np.array([1.0, 0.01, -0.3]), np.array([0.5, 0.02, 0.3])]
@@ -323,12 +319,12 @@ def test_reward_clipping_applies_to_replay_only(clip):
 def test_result_is_the_selected_params_only_with_selection():
     carry = SimpleNamespace(best=SimpleNamespace(params={"w": 1.0}),
                             learner=SimpleNamespace(agent=SimpleNamespace(params={"w": 2.0})))
-    assert result_params(Config(select_every=1000), carry) == {"w": 1.0}
-    assert result_params(Config(select_every=0), carry) == {"w": 2.0}
+    assert saved_params(Config(select_every=1000), carry) == {"w": 1.0}
+    assert saved_params(Config(select_every=0), carry) == {"w": 2.0}
 
 
 def test_step_clock_counts_env_steps_per_seed_and_reports_each_finished_episode():
-    clock = StepClock()
+    clock = JittedDriver.__new__(JittedDriver)  # the clock needs only the config
     clock.cfg = Config(num_envs=3, num_seeds=2, seed=5)
     assert clock.clock(SimpleNamespace(iteration=7)) == 21
     assert clock.env_steps(SimpleNamespace(iteration=7)) == [21, 21]

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from deepq.config import base_config
-from deepq.drivers.common import sticky
+from deepq.envs.sticky import sticky
 from deepq.networks import make_network
+from deepq.presets import base_config
 from deepq.report import PLANE_COLOURS, draw_planes
 from tests.helpers import run_deepq
 

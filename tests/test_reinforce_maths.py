@@ -133,7 +133,7 @@ def test_bernoulli_agent_acts_and_learns_from_its_one_logit():
     h = np.maximum(X @ W1, 0.0)
     up = 1 / (1 + np.exp(-(h @ W2)))
     assert up[0] > 0.7 and up[1] < 0.1
-    np.testing.assert_allclose(agent.q_values(params, jnp.asarray(X)),
+    np.testing.assert_allclose(agent.log_policy(params, jnp.asarray(X)),
                                np.log(np.stack([1 - up, up], axis=1)), rtol=1e-5)
     obs = jnp.asarray(np.repeat(X, 5000, axis=0))  # 5000 of each state
     actions = np.asarray(jax.jit(agent.act)(params, obs, jax.random.PRNGKey(2), jnp.float32(0.0)))
@@ -167,7 +167,7 @@ def test_standardize_without_a_mask_over_one_entry_and_at_a_tiny_spread():
 
 
 def test_softmax_agents_log_probs_are_each_rows_log_softmax():
-    """The agent's `q_values` slot holds log pi(a | s) [B, A]: a log-softmax per row."""
+    """The agent's `log_policy` is log pi(a | s) [B, A]: a log-softmax per row."""
     cfg = Config(algo="reinforce", policy="softmax", hidden_sizes=(4,), use_bias=False)
     agent = reinforce.make_agent(cfg, 3)
     obs = jnp.array([[1.0, -0.5], [0.2, 0.3], [-1.0, 2.0], [0.0, 0.0]])
@@ -176,7 +176,7 @@ def test_softmax_agents_log_probs_are_each_rows_log_softmax():
     logits = np.maximum(np.asarray(obs) @ np.asarray(p["policy_0"]["kernel"]), 0.0) @ \
         np.asarray(p["policy_out"]["kernel"])
     want = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    np.testing.assert_allclose(agent.q_values(params, obs), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(agent.log_policy(params, obs), want, rtol=1e-5, atol=1e-6)
 
 
 def test_consecutive_updates_carry_the_optimizer_state():

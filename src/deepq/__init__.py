@@ -1,7 +1,7 @@
 """deepq: deep Q-learning agents as pure JAX functions, with two drivers and a command line.
 
     import deepq
-    run = deepq.train(deepq.Config(env_id="CartPole-v1"), "runs/cp")
+    run = deepq.train(env_id="CartPole-v1", out="runs/cp")    # the env's preset, as the CLI
     print(run.evaluate(episodes=100)["mean"])
 """
 
@@ -44,25 +44,23 @@ def _keep_freed_memory() -> None:
 _one_jax_device_per_cpu_core()
 _keep_freed_memory()
 
-from deepq.config import PRESETS, Config, base_config  # noqa: E402
-from deepq.errors import DivergedError, UserError  # noqa: E402
+from deepq._version import __version__  # noqa: E402
+from deepq.config import Config  # noqa: E402
+from deepq.errors import DivergedError, Interrupted, UserError  # noqa: E402
 
-__version__ = "0.1.0"
-
-
-def train(config: Config | None = None, out="runs/latest", **kwargs):
-    """Train a run; see deepq.run.train."""
-    from deepq.run import train as _train
-
-    return _train(config, out, **kwargs)
+# The rest of the API imports JAX and the envs; it loads on first use, so that processes
+# which only step envs (envs/pools.py's workers) or read a run's files start light.
+_LAZY = {"PRESETS": "deepq.presets", "config_for": "deepq.presets", "train": "deepq.training",
+         "load": "deepq.run", "Run": "deepq.run"}
 
 
-def load(path):
-    """Load a trained run directory; see deepq.run.Run."""
-    from deepq.run import Run
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
 
-    return Run.load(path)
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'deepq' has no attribute {name!r}")
 
 
-__all__ = ["Config", "PRESETS", "base_config", "train", "load", "UserError", "DivergedError",
-           "__version__"]
+__all__ = ["Config", "PRESETS", "config_for", "train", "load", "Run", "UserError",
+           "DivergedError", "Interrupted", "__version__"]

@@ -12,8 +12,20 @@ import os
 import sys
 from pathlib import Path
 
-from deepq.config import CHOICES, PRESETS, Config, base_config, parse_overrides, parse_value
-from deepq.errors import DivergedError, UserError
+from deepq import grid
+from deepq._version import __version__
+from deepq.agents import ALGORITHMS
+from deepq.compare import PLOT_FILE, TABLE_FILE, compare
+from deepq.config import Config, parse_overrides, parse_value
+from deepq.envs import GYMNAX_ENVS
+from deepq.envs.atari import frame_shape, is_atari, overridden_defaults
+from deepq.errors import DivergedError, Interrupted, UserError
+from deepq.frame_replay import memory_bytes
+from deepq.presets import PRESETS, config_for
+from deepq.report import plot_runs
+from deepq.run import Run
+from deepq.rundir import CURVES_FILE, EVAL_FILE, GIF_FILE, SUMMARY_FILE, read_config
+from deepq.training import train
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -47,7 +59,7 @@ def _add_train(sub) -> None:
     )
     p.add_argument("--env", default=None, help="env id, e.g. CartPole-v1 (default CartPole-v1)")
     p.add_argument("--algo", default=None, metavar="ALGO[,ALGO...]",
-                   help="algorithm: dqn, reinforce or random; several, comma-separated, "
+                   help=f"algorithm: {', '.join(ALGORITHMS)}; several, comma-separated, "
                         "train a grid")
     p.add_argument("--preset", default=None, metavar="NAME[,NAME...]",
                    help="named hyperparameters (default: the env's preset); several, "
@@ -69,7 +81,7 @@ def _add_train(sub) -> None:
     p.add_argument("--no-artifacts", action="store_true",
                    help="skip eval, curves.png and the GIF after training")
     hp = p.add_argument_group("hyperparameters (each also settable with --set)")
-    taken = {"env_id", "algo", "seed", "num_seeds", "total_steps", "backend"}
+    taken = {"env_id", "algo", "preset", "seed", "num_seeds", "total_steps", "backend"}
     for f in dataclasses.fields(Config):
         if f.name in taken:
             continue
@@ -126,8 +138,6 @@ def _add_compare(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deepq import __version__
-
     parser = _Parser(prog="deepq", description="Deep Q-learning on Gymnasium and gymnax envs.")
     parser.add_argument("--version", action="version", version=f"deepq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -158,17 +168,13 @@ def config_from_args(args: argparse.Namespace, preset: str | None = None,
                      algo: str | None = None) -> Config:
     """The config of `args`, with `preset` and `algo` (one member of a grid) in place of
     the flags' values."""
-    cfg = base_config(args.env, preset, algo)
     changes = _overrides(args)
-    direct = {"env": args.env, "algo": algo, "seed": args.seed, "seeds": args.seeds,
-              "total_steps": args.total_steps, "backend": args.backend}
+    direct = {"seed": args.seed, "seeds": args.seeds, "total_steps": args.total_steps,
+              "backend": args.backend}
     for flag, value in direct.items():
         if value is not None:
             changes[_RENAMED.get(flag, flag)] = value
-    try:
-        return cfg.replace(**changes).validated()
-    except TypeError as exc:  # e.g. a wrongly typed --set value
-        raise UserError(str(exc)) from None
+    return config_for(args.env, preset, algo, **changes)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -190,11 +196,8 @@ def _hyperparameters_given(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from deepq import grid
-    from deepq.run import read_config, train
-
     presets = _listed(args.preset, tuple(PRESETS), "preset")
-    algos = _listed(args.algo, CHOICES["algo"], "algo")
+    algos = _listed(args.algo, tuple(ALGORITHMS), "algo")
     grid_kwargs = dict(on_member=lambda r: _print_summary(r, not args.no_artifacts),
                        progress=not args.quiet, artifacts=not args.no_artifacts)
     if args.resume and grid.is_grid(args.resume):
@@ -213,8 +216,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         for preset in presets:
             for algo in algos:
                 cfg = config_from_args(args, preset, algo)
-                name = preset or _default_preset_name(cfg.env_id, cfg.algo)
-                members.append((grid.member_name(name, algo, len(algos) > 1), name, cfg))
+                members.append((grid.member_name(cfg.preset, algo, len(algos) > 1), cfg.preset,
+                                cfg))
         out = Path(args.out or f"runs/{members[0][2].env_id.replace('/', '_')}-grid")
         grid.start(members, out, args.force, **grid_kwargs)
         _print_comparison(out)
@@ -234,39 +237,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args, presets[0], algos[0])
         out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"
-        preset = presets[0] or _default_preset_name(cfg.env_id, cfg.algo)
         _print_start_notes(cfg)
-        run = train(cfg, out, force=args.force, progress=not args.quiet, preset=preset,
+        run = train(cfg, out, force=args.force, progress=not args.quiet,
                     artifacts=not args.no_artifacts)
     _print_summary(run, artifacts=not args.no_artifacts)
     return 0
 
 
-def _print_start_notes(cfg: Config) -> None:
-    from deepq.envs import GYMNAX_ENVS
-    from deepq.envs.atari import is_atari, start_notes
+def start_notes(cfg: Config) -> list[str]:
+    """What a run on an ALE game says at start: the replay's memory bound, and which of the
+    id's own defaults the config replaces."""
+    per_seed = memory_bytes(cfg.buffer_size, cfg.num_envs, frame_shape(cfg))
+    notes = [f"replay: {cfg.buffer_size:,} transitions x {cfg.num_seeds} seed(s), one "
+             f"{'x'.join(map(str, frame_shape(cfg)))} uint8 frame each: at most "
+             f"{per_seed * cfg.num_seeds / 1e9:.2f} GB"]
+    changed = overridden_defaults(cfg)
+    if changed:
+        notes.append(f"{cfg.env_id}: the config replaces the id's defaults: {', '.join(changed)}")
+    return notes
 
+
+def _print_start_notes(cfg: Config) -> None:
     if cfg.algo != "reinforce" and cfg.env_id not in GYMNAX_ENVS and is_atari(cfg.env_id):
         for line in start_notes(cfg):
             print(line, flush=True)
 
 
-def _default_preset_name(env_id: str, algo: str) -> str | None:
-    from deepq.config import default_preset
-
-    return default_preset(env_id, algo)
-
-
-def _print_summary(run, artifacts: bool) -> None:
-    from deepq.run import CURVES_FILE, EVAL_FILE, GIF_FILE, SUMMARY_FILE
-
+def _print_summary(run: Run, artifacts: bool) -> None:
     summary = json.loads((run.path / SUMMARY_FILE).read_text())
     steps = summary["steps_per_seed"]
-    if isinstance(steps, list):  # reinforce: whole episodes, so the steps differ by seed
-        each = f"{summary['episodes'][0]} episodes each ({sum(steps) / len(steps):,.0f} steps " \
+    if summary["clock_unit"] == "episodes":  # whole episodes: the steps differ by seed
+        each = f"{summary['clock']} episodes each ({sum(steps) / len(steps):,.0f} steps " \
                "on average)"
     else:
-        each = f"{steps} steps each"
+        each = f"{steps[0]} steps each"
     print(f"trained {run.config.env_id} x{run.config.num_seeds} seed(s), {each}, in "
           f"{summary['total_seconds']:.1f} s ({summary['train_seconds']:.1f} s training)")
     if artifacts:
@@ -282,17 +286,12 @@ def _print_summary(run, artifacts: bool) -> None:
 
 
 def _print_comparison(out: Path) -> None:
-    from deepq.compare import PLOT_FILE, TABLE_FILE
-
     print((out / TABLE_FILE).read_text(), end="")
     for name in (TABLE_FILE, "compare.json", PLOT_FILE):
         print(f"  {out / name}")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from deepq import grid
-    from deepq.compare import compare
-
     runs: list[Path] = []
     for path in map(Path, args.runs):
         if grid.is_grid(path):
@@ -309,8 +308,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from deepq.run import Run
-
     result = Run.load(args.run).evaluate(args.episodes, args.epsilon, args.env)
     if args.json:
         print(json.dumps(result))
@@ -326,8 +323,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from deepq.run import Run
-
     if args.fps <= 0 or args.max_steps <= 0:
         raise UserError("--fps and --max-steps must be positive")
     out = Run.load(args.run).record(args.out, seed_index=args.seed_index, fps=args.fps,
@@ -337,8 +332,6 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from deepq.report import plot_runs
-
     default = Path(args.runs[0]) / "curves.png" if len(args.runs) == 1 else Path("compare.png")
     out = Path(args.out) if args.out else default
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
@@ -354,8 +347,6 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    from deepq.envs import GYMNAX_ENVS
-
     print("JAX (jitted driver): " + ", ".join(GYMNAX_ENVS))
     print("any Gymnasium id with a Discrete action space runs on the host driver")
     return 0
@@ -376,8 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     except DivergedError as exc:
         print(f"deepq: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
-    except KeyboardInterrupt:
-        print("deepq: interrupted; resume with deepq train --resume RUN", file=sys.stderr)
+    except Interrupted as exc:
+        print(f"deepq: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:  # outside training: nothing of a run is at stake
+        print("deepq: interrupted", file=sys.stderr)
         return 130
 
 

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from deepq.checkpoint import atomic_write_text
 from deepq.errors import UserError
+from deepq.report import read_metrics
+from deepq.rundir import EVAL_FILE, read_config
 
 TABLE_FILE = "compare.md"
 JSON_FILE = "compare.json"
@@ -44,9 +47,6 @@ class Scores:
 
 
 def run_scores(run_dir: Path, label: str | None = None, points: int = 20) -> Scores:
-    from deepq.report import read_metrics
-    from deepq.run import EVAL_FILE, read_config
-
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     metrics = read_metrics(run_dir)
@@ -186,7 +186,6 @@ def compare(run_dirs: list[Path], out_dir: Path, labels: list[str] | None = None
         } for s in group]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from deepq.checkpoint import atomic_write_text
 
     atomic_write_text(out_dir / JSON_FILE, json.dumps(result, indent=2) + "\n")
     atomic_write_text(out_dir / TABLE_FILE, table(result))

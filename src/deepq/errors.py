@@ -7,3 +7,12 @@ class UserError(Exception):
 
 class DivergedError(Exception):
     """Training produced a non-finite loss or parameters."""
+
+
+class Interrupted(Exception):
+    """A run stopped by SIGINT or SIGTERM; the message says what was saved. The command line
+    exits 128 + `signum`, the shell's convention (130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum

@@ -13,8 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepq.drivers.common import sticky
-from deepq.envs import make_gymnasium
+from deepq.envs import make_gymnasium, make_gymnax
+from deepq.envs.atari import AtariEnvs
+from deepq.envs.sticky import sticky
 
 EVAL_SEED_OFFSET = 1_000_003  # eval episodes never share env seeds with training
 
@@ -87,8 +88,6 @@ def evaluate_atari(act_fn, params: Any, num_seeds: int, cfg, episodes: int, epsi
     (the papers use 0.05), plays until game over, lives included, and is capped at
     `eval_max_frames` emulator frames (18,000 = 5 minutes); rewards are unclipped.
     """
-    from deepq.envs.atari import AtariEnvs
-
     n = num_seeds * episodes
     envs = AtariEnvs(cfg, n, training=False)
     policy = seeds_policy(act_fn, num_seeds, episodes, epsilon)
@@ -116,8 +115,6 @@ def evaluate_reference(act_fn, params: Any, cfg, info, episodes: int, epsilon: f
     if info.atari:
         return evaluate_atari(act_fn, params, cfg.num_seeds, cfg, episodes, epsilon, seed)
     if info.reference_id is None:
-        from deepq.envs import make_gymnax
-
         env, env_params = make_gymnax(cfg.env_id, cfg.full_action_set)
         return evaluate_gymnax(act_fn, params, cfg.num_seeds, env, env_params, episodes,
                                epsilon, seed, cfg.sticky_actions)

@@ -15,8 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deepq import checkpoint
+from deepq.compare import compare
 from deepq.config import Config
+from deepq.drivers import make_driver
 from deepq.errors import UserError
+from deepq.rundir import SUMMARY_FILE
+from deepq.training import train
 
 GRID_FILE = "grid.json"
 
@@ -43,8 +47,6 @@ def start(members: list[tuple[str, str | None, Config]], out: str | Path, force:
           on_member: Callable | None = None, **train_kwargs) -> list:
     """A new grid in `out`: (name, preset, config) per member. Every member's config and env
     are checked before anything is written."""
-    from deepq.run import make_driver
-
     out = Path(out)
     names = [name for name, _, _ in members]
     if len(set(names)) != len(names):
@@ -72,9 +74,6 @@ def run(out: str | Path, fresh: bool = False, on_member: Callable | None = None,
     """Train every member of the grid in `out` that has not finished (a member with
     checkpoints resumes from its last one), then compare them all. `fresh`: retrain
     every member from scratch."""
-    from deepq.compare import compare
-    from deepq.run import SUMMARY_FILE, train
-
     out = Path(out)
     members = read_members(out)
     runs = []
@@ -85,8 +84,8 @@ def run(out: str | Path, fresh: bool = False, on_member: Callable | None = None,
         if not fresh and checkpoint.list_checkpoints(member_dir):
             run_ = train(out=member_dir, resume=True, **train_kwargs)
         else:
-            run_ = train(Config.from_dict(m["config"]), member_dir, force=True,
-                         preset=m["preset"], **train_kwargs)
+            cfg = Config.from_dict({"preset": m["preset"], **m["config"]})
+            run_ = train(cfg, member_dir, force=True, **train_kwargs)
         runs.append(run_)
         if on_member is not None:
             on_member(run_)

@@ -17,10 +17,13 @@ import numpy as np
 
 from deepq.checkpoint import atomic_write_bytes
 from deepq.config import Config
+from deepq.envs import make_gymnasium, make_gymnax
+from deepq.envs.atari import AtariEnvs
+from deepq.report import TRACE_COLUMNS, TRACE_FILE, read_trace, truncate_metrics
+
+__all__ = ["QTrace", "collect_states", "heldout_states", "read_trace"]
 
 STATES_FILE = "heldout_states.npy"
-TRACE_FILE = "qtrace.csv"
-COLUMNS = ("seed", "env_step", "avg_max_q")
 _SEED_OFFSET = 2_000_003  # held-out episodes never share env seeds with training or eval
 
 
@@ -31,8 +34,6 @@ def collect_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
         return _gymnax_states(cfg, info, n, seed)
     rng = np.random.default_rng(seed)
     if info.atari:
-        from deepq.envs.atari import AtariEnvs
-
         envs = AtariEnvs(cfg, 1, training=False)
         try:
             obs = envs.reset([seed])
@@ -43,8 +44,6 @@ def collect_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
         finally:
             envs.close()
         return np.stack(states).astype(info.obs_dtype)
-    from deepq.envs import make_gymnasium
-
     env = make_gymnasium(cfg.env_id)
     try:
         obs, _ = env.reset(seed=seed)
@@ -61,8 +60,6 @@ def collect_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
 
 def _gymnax_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
     import jax
-
-    from deepq.envs import make_gymnax
 
     env, params = make_gymnax(info.env_id, cfg.full_action_set)
     k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
@@ -81,8 +78,8 @@ def _gymnax_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
 
 def heldout_states(run_dir: Path, cfg: Config, info: Any) -> np.ndarray | None:
     """The run's held-out states: read back when the run dir has them, else collected and
-    written (atomically). None when `qtrace_states` is 0, or for REINFORCE (no Q)."""
-    if cfg.qtrace_states == 0 or cfg.algo == "reinforce":
+    written (atomically). None when `qtrace_states` is 0."""
+    if cfg.qtrace_states == 0:
         return None
     path = Path(run_dir) / STATES_FILE
     if path.exists():
@@ -103,8 +100,6 @@ class QTrace:
                  resume_step: int | None = None):
         import jax
 
-        from deepq.report import truncate_metrics
-
         self.path = Path(run_dir) / TRACE_FILE
         self.states = jax.numpy.asarray(states)
         q = lambda params, s: agent.q_values(params, s).max(axis=-1).mean()
@@ -121,13 +116,6 @@ class QTrace:
         with open(self.path, "a", newline="") as f:
             out = csv.writer(f)
             if new:
-                out.writerow(COLUMNS)
+                out.writerow(TRACE_COLUMNS)
             for seed, value in zip(seeds, values):
                 out.writerow([seed, step, f"{float(value):.6g}"])
-
-
-def read_trace(run_dir: Path) -> dict[str, np.ndarray] | None:
-    from deepq.report import read_columns
-
-    path = Path(run_dir) / TRACE_FILE
-    return read_columns(path, COLUMNS) if path.exists() else None

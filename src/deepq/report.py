@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from deepq.checkpoint import atomic_write_text
 from deepq.errors import UserError
 
 METRICS_FILE = "metrics.csv"
+TRACE_FILE = "qtrace.csv"  # Q traces (qtrace.py): the held-out states' average max-Q per seed
+TRACE_COLUMNS = ("seed", "env_step", "avg_max_q")
 COLUMNS = ("seed", "env_step", "episode", "return", "length", "epsilon", "loss", "q_mean",
            "steps_per_sec")
 
@@ -149,7 +152,6 @@ def _fmt(value):
 def truncate_metrics(path: Path, last: int, column: str = "env_step") -> None:
     """Drop rows logged after the checkpoint we resume from, at `column` = `last` (they
     will be logged again)."""
-    from deepq.checkpoint import atomic_write_text
 
     if not path.exists():
         return
@@ -201,7 +203,6 @@ def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deepq.qtrace import read_trace
 
     traces = [read_trace(d) for d in run_dirs]
     metrics = [read_metrics(d) for d in run_dirs]
@@ -325,3 +326,9 @@ if __name__ == "__main__":
     import sys
 
     plot_runs([Path(sys.argv[1])], Path(sys.argv[2]))
+
+
+def read_trace(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """qtrace.csv's columns, or None when the run has no Q trace."""
+    path = Path(run_dir) / TRACE_FILE
+    return read_columns(path, TRACE_COLUMNS) if path.exists() else None

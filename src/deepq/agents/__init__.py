@@ -1,17 +1,50 @@
-"""Agents: pure functions over explicit state. `make_agent` picks the algorithm's."""
+"""The algorithm table: each algorithm is an agent factory and the kind of driver it runs in.
+
+An agent is a set of pure, jittable functions over explicit state (agents/base.py); a driver
+(drivers/) steps the envs and calls them. A new algorithm is one module with a `make_agent`
+and one row here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
+from deepq.agents import dqn, qrdqn, reinforce
+from deepq.agents.base import Agent
 from deepq.config import Config
+from deepq.errors import UserError
 
 
-def make_agent(cfg: Config, num_actions: int):
-    """The `Agent` of cfg.algo: REINFORCE (agents/reinforce.py) or the DQN family
-    (agents/dqn.py; `random` acts through the DQN agent with epsilon 1)."""
-    if cfg.algo == "reinforce":
-        from deepq.agents.reinforce import make_agent as make_reinforce
+class Algorithm(NamedTuple):
+    make_agent: Callable[[Config, int], Agent]
+    # "steps": env steps into a replay buffer, updates on sampled batches (drivers/common.py);
+    # "episodes": whole episodes, one update per batch of them (drivers/episodic.py).
+    driver: str
+    validate: Callable[[Config], None] | None = None  # refuses fields the algorithm cannot use
+    pixels: bool = True  # trains on ALE games from pixels (envs/atari.py)
 
-        return make_reinforce(cfg, num_actions)
-    from deepq.agents.dqn import make_agent as make_dqn
 
-    return make_dqn(cfg, num_actions)
+ALGORITHMS: dict[str, Algorithm] = {
+    "dqn": Algorithm(dqn.make_agent, "steps", dqn.validate),
+    "random": Algorithm(dqn.make_agent, "steps"),  # the DQN agent at epsilon 1, never trained
+    "qrdqn": Algorithm(qrdqn.make_agent, "steps", qrdqn.validate),
+    "reinforce": Algorithm(reinforce.make_agent, "episodes", reinforce.validate, pixels=False),
+}
+
+
+def validated(cfg: Config) -> Config:
+    """cfg, checked by its algorithm (Config.validated checks what all algorithms share)."""
+    if cfg.algo not in ALGORITHMS:
+        raise UserError(f"algo={cfg.algo!r} is not one of {', '.join(ALGORITHMS)}")
+    algorithm = ALGORITHMS[cfg.algo]
+    if algorithm.validate is not None:
+        algorithm.validate(cfg)
+    return cfg
+
+
+def make_agent(cfg: Config, num_actions: int) -> Agent:
+    """The `Agent` of cfg.algo."""
+    if cfg.algo not in ALGORITHMS:
+        raise UserError(f"algo={cfg.algo!r} is not one of {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[cfg.algo].make_agent(cfg, num_actions)

@@ -1,12 +1,10 @@
 """Deep Q-learning as pure functions over explicit state (Mnih et al. 2013, arXiv 1312.5602).
 
-`make_agent(cfg, num_actions)` returns an `Agent` of jittable functions:
-
-    init(key, obs_example)            -> AgentState
-    act(params, obs, key, epsilon)    -> actions           (obs batched: [B, ...])
-    update(state, batch, key)         -> (AgentState, metrics)
-
-No function keeps state between calls; the caller owns keys, replay and clocks.
+`make_agent(cfg, num_actions)` returns an `Agent` (agents/base.py). What the network's
+outputs mean is a `Head`: expected Q-values (DQN), a categorical distribution (C51), or any
+other distributional head handed to `make_value_agent` (agents/qrdqn.py). Every head turns
+the network's raw outputs into `QOutputs` with `q_values`, so acting, Double DQN's action
+choice and Q traces never ask which head they have.
 """
 
 from __future__ import annotations
@@ -18,24 +16,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from deepq.agents.base import Agent, AgentState, epsilon_mix, make_optimizer
 from deepq.config import Config
+from deepq.errors import UserError
 from deepq.networks import make_network
 from deepq.replay import Batch
-
-
-class AgentState(NamedTuple):
-    params: Any
-    target_params: Any
-    opt_state: Any
-    updates: jnp.ndarray  # gradient updates taken so far (int32)
-
-
-class Agent(NamedTuple):
-    init: Callable[..., AgentState]
-    act: Callable[..., jnp.ndarray]
-    update: Callable[..., tuple[AgentState, dict[str, jnp.ndarray]]]
-    q_values: Callable[..., jnp.ndarray]
-
 
 # ---------------------------------------------------------------------------
 # The maths, as small functions tested against hand-computed values.
@@ -94,18 +79,8 @@ def elementwise_loss(delta: jnp.ndarray, kind: str, huber_delta: float = 1.0) ->
     raise ValueError(kind)
 
 
-def epsilon_mix(k_explore: jax.Array, k_random: jax.Array, actions: jnp.ndarray,
-                epsilon: jnp.ndarray, num_actions: int) -> jnp.ndarray:
-    """`actions`, each replaced by a uniform action with probability epsilon."""
-    random = jax.random.randint(k_random, actions.shape, 0, num_actions)
-    explore = jax.random.uniform(k_explore, actions.shape) < epsilon
-    return jnp.where(explore, random, actions).astype(jnp.int32)
-
-
 def expected_updates(cfg: Config) -> int:
     """How many gradient updates a full run takes (the horizon of a linear lr schedule)."""
-    if cfg.algo == "reinforce":  # one per batch of episodes
-        return cfg.batches
     # Iteration `it` trains when j = it + 1 is a multiple of train_freq and j * num_envs steps
     # reach both learning_starts and a batch (drivers/common.trains_at): count those j.
     first = max(-(-cfg.learning_starts // cfg.num_envs), -(-cfg.batch_size // cfg.num_envs), 1)
@@ -113,54 +88,98 @@ def expected_updates(cfg: Config) -> int:
     return max(rounds * cfg.gradient_steps, 1)
 
 
-def make_optimizer(cfg: Config) -> optax.GradientTransformation:
-    lr: Any = cfg.learning_rate
-    if cfg.lr_schedule == "linear":
-        lr = optax.linear_schedule(cfg.learning_rate, 0.0, expected_updates(cfg))
-    momentum = cfg.momentum or None
-    if cfg.optimizer == "sgd":
-        opt = optax.sgd(lr, momentum=momentum)
-    elif cfg.optimizer == "rmsprop":
-        # centered=True with eps inside the sqrt is DeepMind's RMSProp (Graves 2013, eq. 40).
-        opt = optax.rmsprop(lr, decay=cfg.rmsprop_decay, eps=cfg.rmsprop_eps,
-                            eps_in_sqrt=cfg.rmsprop_eps_in_sqrt,
-                            centered=cfg.rmsprop_centered, momentum=momentum)
-    elif cfg.optimizer == "adam":
-        opt = optax.adam(lr, eps=cfg.adam_eps)
-    else:
-        raise ValueError(cfg.optimizer)
-    if cfg.max_grad_norm > 0:
-        opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), opt)
-    return opt
+class QOutputs(NamedTuple):
+    """A head's reading of the network's outputs for a batch of observations."""
+
+    q_values: jnp.ndarray  # [B, A]
+    dist: jnp.ndarray | None = None  # [B, A, atoms]: C51 logits, QR-DQN quantiles
+
+
+class Head(NamedTuple):
+    """What a value network's outputs mean, and the loss that fits them.
+
+    `atoms` outputs per action. `outputs(raw)` reads the raw [B, A] or [B, A, atoms] network
+    outputs. `loss(out, action, out_next, out_select, batch)` gives the per-sample loss and
+    the per-sample magnitude that prioritized replay uses, from the online outputs at s, the
+    taken actions, the target network's outputs at s', and the outputs at s' whose Q-values
+    pick the bootstrap action a* (the target's own; Double DQN: the online network's).
+    """
+
+    atoms: int
+    outputs: Callable[[jnp.ndarray], QOutputs]
+    loss: Callable[..., tuple[jnp.ndarray, jnp.ndarray]]
+
+
+def expected_head(cfg: Config) -> Head:
+    """DQN: one Q-value per action, regressed on y = r + discount Q_target(s', a*)."""
+
+    def loss(out: QOutputs, action, out_next: QOutputs, out_select: QOutputs, batch: Batch):
+        q_sa = jnp.take_along_axis(out.q_values, action[:, None], axis=-1)[:, 0]
+        y = td_targets(batch.reward, batch.discount, out_next.q_values, out_select.q_values)
+        delta = q_sa - jax.lax.stop_gradient(y)
+        return elementwise_loss(delta, cfg.loss, cfg.huber_delta), jnp.abs(delta)
+
+    return Head(1, QOutputs, loss)
+
+
+def categorical_head(cfg: Config) -> Head:
+    """C51 (Bellemare et al. 2017): logits over a fixed support per action."""
+    support = jnp.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms)
+
+    def outputs(logits: jnp.ndarray) -> QOutputs:
+        # Q(s, a) = sum_i z_i p_i(s, a)   (Bellemare et al. 2017, eq. 1)
+        return QOutputs(jnp.sum(jax.nn.softmax(logits, axis=-1) * support, axis=-1), logits)
+
+    def loss(out: QOutputs, action, out_next: QOutputs, out_select: QOutputs, batch: Batch):
+        a_next = jnp.argmax(out_select.q_values, axis=-1)
+        probs_next = jax.nn.softmax(
+            jnp.take_along_axis(out_next.dist, a_next[:, None, None], axis=1)[:, 0], axis=-1)
+        target = jax.lax.stop_gradient(
+            categorical_projection(batch.reward, batch.discount, probs_next, support))
+        logits_sa = jnp.take_along_axis(out.dist, action[:, None, None], axis=1)[:, 0]
+        # Cross-entropy to the projected target (Bellemare 2017, eq. 7); it is also the
+        # priority (Hessel et al. 2017, section 3).
+        per_sample = -jnp.sum(target * jax.nn.log_softmax(logits_sa, axis=-1), axis=-1)
+        return per_sample, per_sample
+
+    return Head(cfg.num_atoms, outputs, loss)
+
+
+def validate(cfg: Config) -> None:
+    """What a learning DQN-family agent needs of the config."""
+    if cfg.learning_starts >= cfg.total_steps:
+        raise UserError(
+            f"learning_starts={cfg.learning_starts} is not below total_steps="
+            f"{cfg.total_steps}: the agent would never learn; lower learning_starts or "
+            "raise total_steps")
 
 
 def make_agent(cfg: Config, num_actions: int) -> Agent:
-    atoms = cfg.num_atoms if cfg.distributional else 1
+    """DQN with any of Rainbow's parts; C51's head when cfg.distributional."""
+    head = categorical_head(cfg) if cfg.distributional else expected_head(cfg)
+    return make_value_agent(cfg, num_actions, head)
+
+
+def make_value_agent(cfg: Config, num_actions: int, head: Head) -> Agent:
+    """A DQN-family agent whose network outputs `head.atoms` values per action."""
     network = make_network(cfg.network, num_actions, cfg.hidden_sizes, cfg.activation,
                            cfg.weight_init, dueling=cfg.dueling, noisy=cfg.noisy,
-                           noisy_sigma0=cfg.noisy_sigma0, atoms=atoms)
-    support = jnp.linspace(cfg.v_min, cfg.v_max, atoms) if cfg.distributional else None
-    optimizer = make_optimizer(cfg)
+                           noisy_sigma0=cfg.noisy_sigma0, atoms=head.atoms)
+    optimizer = make_optimizer(cfg, expected_updates(cfg))
 
-    def forward(params: Any, obs: jnp.ndarray, noise: jax.Array | None = None) -> jnp.ndarray:
-        """Q-values [B, A], or C51 logits [B, A, atoms]. Noisy layers draw their noise from
-        `noise`; without it they use their mean weights."""
+    def forward(params: Any, obs: jnp.ndarray, noise: jax.Array | None = None) -> QOutputs:
+        """The head's outputs. Noisy layers draw their noise from `noise`; without it they
+        use their mean weights."""
         if cfg.noisy and noise is not None:
-            return network.apply(params, obs, rngs={"noise": noise})
-        return network.apply(params, obs)
-
-    def to_q(out: jnp.ndarray) -> jnp.ndarray:
-        """C51: Q(s, a) = sum_i z_i p_i(s, a) (Bellemare et al. 2017, eq. 1)."""
-        if support is None:
-            return out
-        return jnp.sum(jax.nn.softmax(out, axis=-1) * support, axis=-1)
+            return head.outputs(network.apply(params, obs, rngs={"noise": noise}))
+        return head.outputs(network.apply(params, obs))
 
     def init(key: jax.Array, obs_example: jnp.ndarray) -> AgentState:
         params = network.init(key, obs_example[None])
         return AgentState(params, params, optimizer.init(params), jnp.zeros((), jnp.int32))
 
     def q_values(params: Any, obs: jnp.ndarray) -> jnp.ndarray:
-        return to_q(forward(params, obs))
+        return forward(params, obs).q_values
 
     def act(params: Any, obs: jnp.ndarray, key: jax.Array, epsilon: jnp.ndarray) -> jnp.ndarray:
         """With probability epsilon a uniform action, else greedy (or softmax for Boltzmann).
@@ -168,7 +187,7 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
         noise = None
         if cfg.noisy:
             key, noise = jax.random.split(key)
-        q = to_q(forward(params, obs, noise))
+        q = forward(params, obs, noise).q_values
         k_explore, k_random, k_policy = jax.random.split(key, 3)
         if cfg.exploration == "boltzmann":
             policy = jax.random.categorical(k_policy, q / cfg.temperature, axis=-1)
@@ -180,29 +199,15 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
         # Online, target and (Double DQN) action-selection passes: independent noise.
         k_online, k_target, k_select = jax.random.split(key, 3) if cfg.noisy else (None,) * 3
         out = forward(params, batch.obs, k_online)
-        action = batch.action.astype(jnp.int32)
         out_next = forward(target_params, batch.next_obs, k_target)
-        out_next_online = forward(params, batch.next_obs, k_select) if cfg.double_dqn else None
-        if support is None:
-            q_sa = jnp.take_along_axis(out, action[:, None], axis=-1)[:, 0]
-            y = td_targets(batch.reward, batch.discount, out_next, out_next_online)
-            delta = q_sa - jax.lax.stop_gradient(y)
-            per_sample = elementwise_loss(delta, cfg.loss, cfg.huber_delta)
-        else:
-            # C51: cross-entropy to the projected target distribution (Bellemare 2017, eq. 7)
-            q_next = to_q(out_next)
-            selector = q_next if out_next_online is None else to_q(out_next_online)
-            best = jnp.argmax(selector, axis=-1)
-            probs_next = jax.nn.softmax(
-                jnp.take_along_axis(out_next, best[:, None, None], axis=1)[:, 0], axis=-1)
-            target = jax.lax.stop_gradient(
-                categorical_projection(batch.reward, batch.discount, probs_next, support))
-            logits_sa = jnp.take_along_axis(out, action[:, None, None], axis=1)[:, 0]
-            per_sample = -jnp.sum(target * jax.nn.log_softmax(logits_sa, axis=-1), axis=-1)
-            delta = per_sample  # C51's priority is its loss (Hessel et al. 2017, section 3)
+        # a* = argmax_a Q_target(s', a); Double DQN: argmax_a Q_online(s', a) (van Hasselt et
+        # al. 2016, eq. 4)
+        select = forward(params, batch.next_obs, k_select) if cfg.double_dqn else out_next
+        per_sample, errors = head.loss(out, batch.action.astype(jnp.int32), out_next, select,
+                                       batch)
         # Prioritized replay: importance-weighted (Schaul et al. 2016, Algorithm 1, line 12)
         loss = jnp.mean(batch.weight * per_sample)
-        return loss, (jnp.mean(jnp.max(to_q(out), axis=-1)), jnp.abs(delta))
+        return loss, (jnp.mean(jnp.max(out.q_values, axis=-1)), errors)
 
     def update(state: AgentState, batch: Batch, key: jax.Array):
         target = state.params if cfg.target_update == "none" else state.target_params
@@ -222,4 +227,4 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
         new_state = AgentState(params, target, opt_state, count)
         return new_state, {"loss": loss, "q_mean": q_mean, "errors": errors}
 
-    return Agent(init, act, update, q_values)
+    return Agent(init, act, update, q_values=q_values)

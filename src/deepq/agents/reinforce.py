@@ -11,8 +11,8 @@ and the gradient of the loss is the policy-gradient estimate (Williams 1992, eq.
 The policy is Bernoulli over two actions (UP with probability sigmoid(logit), as the
 original) or a softmax over any discrete action set. Pure functions; the driver owns keys.
 
-`make_agent(cfg, num_actions)` returns the same `Agent` of jittable functions as the DQN
-family (agents/dqn.py), with `update(state, EpisodeBatch, key)`.
+`make_agent(cfg, num_actions)` returns an `Agent` (agents/base.py) whose `update` takes an
+`EpisodeBatch` and whose `log_policy` gives log pi(. | s).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from deepq.agents.dqn import Agent, AgentState, epsilon_mix, make_optimizer
+from deepq.agents.base import Agent, AgentState, epsilon_mix, make_optimizer
 from deepq.config import Config
 from deepq.errors import UserError
 from deepq.networks import PolicyMLP
@@ -108,6 +108,22 @@ def returns_to_fit(cfg: Config, reward: jnp.ndarray, mask: jnp.ndarray) -> jnp.n
     return jnp.where(mask, g, 0.0)
 
 
+def validate(cfg: Config) -> None:
+    if cfg.network != "mlp":
+        raise UserError(f"algo=reinforce uses network=mlp, got network={cfg.network}")
+    if cfg.weight_init != "lecun_normal":
+        raise UserError("algo=reinforce initialises as Karpathy's network: drop "
+                        f"weight_init={cfg.weight_init}")
+    if cfg.dueling or cfg.noisy or cfg.distributional or cfg.prioritized:
+        raise UserError("dueling, noisy, distributional and prioritized are DQN parts: "
+                        "turn them off with algo=reinforce")
+    if cfg.select_every:
+        raise UserError("select_every is DQN's model selection: set it to 0 with "
+                        "algo=reinforce")
+    if cfg.baseline_coef < 0:
+        raise UserError(f"baseline_coef must be >= 0, got {cfg.baseline_coef}")
+
+
 def make_agent(cfg: Config, num_actions: int) -> Agent:
     bernoulli = cfg.policy == "bernoulli"
     if bernoulli and num_actions != 2:
@@ -115,7 +131,7 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
                         f"{num_actions}: use policy=softmax")
     network = PolicyMLP(tuple(cfg.hidden_sizes), 1 if bernoulli else num_actions,
                         cfg.activation, cfg.use_bias, cfg.baseline)
-    optimizer = make_optimizer(cfg)
+    optimizer = make_optimizer(cfg, cfg.batches)  # one update per batch of episodes
 
     def forward(params: Any, obs: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
         logits, value = network.apply(params, obs)
@@ -132,7 +148,7 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
         return epsilon_mix(k_explore, k_random, actions, epsilon, num_actions)
 
     def log_probs(params: Any, obs: jnp.ndarray) -> jnp.ndarray:
-        """log pi(a | s) of every action [B, A] (the Agent's `q_values` slot)."""
+        """log pi(a | s) of every action [B, A]."""
         logits = forward(params, obs)[0]
         if bernoulli:
             return jnp.stack([jax.nn.log_sigmoid(-logits), jax.nn.log_sigmoid(logits)], -1)
@@ -159,4 +175,4 @@ def make_agent(cfg: Config, num_actions: int) -> Agent:
         new_state = AgentState(params, None, opt_state, state.updates + 1)
         return new_state, {"loss": loss_per_step}
 
-    return Agent(init, act, update, log_probs)
+    return Agent(init, act, update, log_policy=log_probs)

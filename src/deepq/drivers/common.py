@@ -16,8 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from deepq import frame_replay, prioritized, replay, schedules
-from deepq.agents.dqn import Agent, AgentState, expected_updates
+from deepq.agents import make_agent
+from deepq.agents.base import Agent, AgentState
+from deepq.agents.dqn import expected_updates
 from deepq.config import Config
+from deepq.drivers.base import Driver, RunState
+from deepq.report import episode_rows
 
 
 class LearnerState(NamedTuple):
@@ -42,58 +46,30 @@ class StepLog(NamedTuple):
     q_mean: jnp.ndarray
 
 
-class Best(NamedTuple):
-    """Model selection: the params that scored best in the greedy evaluations so far."""
+class StepDriver(Driver):
+    """The DQN family's drivers (jitted and host): a clock of env steps per seed,
+    `iteration * num_envs`, and a replay buffer in every seed's learner."""
 
-    params: Any
-    score: jnp.ndarray  # their mean greedy return; -inf before the first evaluation
-    key: jax.Array  # for the selection episodes
-
-
-def init_best(params: Any, key: jax.Array) -> Best:
-    return Best(params, jnp.full((), -jnp.inf, jnp.float32), key)
-
-
-def keep_better(best: Best, params: Any, score: jnp.ndarray) -> Best:
-    """Keep `params` if they score at least the best so far (ties go to the newer ones)."""
-    better = score >= best.score
-    kept = jax.tree.map(lambda new, old: jnp.where(better, new, old), params, best.params)
-    return best._replace(params=kept, score=jnp.maximum(score, best.score))
-
-
-def result_params(cfg: Config, carry: Any) -> Any:
-    """A run's result: the selected params when selection is on, else the last ones."""
-    return carry.best.params if cfg.select_every else carry.learner.agent.params
-
-
-def reached_stop(cfg: Config, best: Best) -> bool:
-    """Every seed's best selection score has reached `stop_at_return` (never without
-    selection, or when it is inf)."""
-    return bool(cfg.select_every) and bool(np.all(np.asarray(best.score) >= cfg.stop_at_return))
-
-
-class StepClock:
-    """What run.train asks of a DQN driver, counted in env steps per seed
-    (`iteration * num_envs`); REINFORCE's drivers count episodes (drivers/episodic.py)."""
-
-    cfg: Config
-    clock_column = "env_step"  # the metrics.csv column the clock counts in
+    clock_column = "env_step"
     clock_unit = "steps"
+    has_replay = True
 
-    def clock(self, state: Any) -> int:
+    def __init__(self, cfg: Config, info: Any):
+        super().__init__(cfg, info, make_agent(cfg, info.num_actions))
+        self.chunk_iterations = chunk_iterations(cfg)
+
+    def clock(self, state: RunState) -> int:
         return state.iteration * self.cfg.num_envs
 
     @property
     def total(self) -> int:
         return self.cfg.total_steps
 
-    def env_steps(self, state: Any) -> list[int]:
+    def env_steps(self, state: RunState) -> list[int]:
         return [self.clock(state)] * self.cfg.num_seeds
 
-    def rows(self, logs: dict[str, np.ndarray], prev: Any, episodes: list[int],
+    def rows(self, logs: dict[str, np.ndarray], prev: RunState, episodes: list[int],
              steps_per_sec: float) -> list[dict]:
-        from deepq.report import episode_rows
-
         return episode_rows(logs, self.cfg.seeds, prev.iteration, self.cfg.num_envs, episodes,
                             steps_per_sec)
 
@@ -103,12 +79,6 @@ def chunk_iterations(cfg: Config) -> int:
     (the selection evaluations run between chunks)."""
     steps = cfg.select_every or cfg.chunk_steps
     return max(1, min(steps // cfg.num_envs, cfg.iterations))
-
-
-def sticky(key: jax.Array, previous: jnp.ndarray, chosen: jnp.ndarray, prob: float):
-    """The env's actions: with probability `prob` each env repeats its previous action
-    (sticky actions, Machado et al. 2018; MinAtar's default is 0.1)."""
-    return jnp.where(jax.random.uniform(key, chosen.shape) < prob, previous, chosen)
 
 
 def map_seeds(fn: Callable, in_axes: int | tuple = 0) -> Callable:

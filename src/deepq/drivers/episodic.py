@@ -23,11 +23,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from deepq.agents import make_agent
-from deepq.agents.dqn import AgentState
+from deepq.agents.base import AgentState
 from deepq.agents.reinforce import EpisodeBatch
 from deepq.config import Config
-from deepq.drivers.common import map_seeds, sticky
-from deepq.envs import EnvInfo
+from deepq.drivers.base import Carry, Driver, RunState
+from deepq.drivers.common import map_seeds
+from deepq.envs import EnvInfo, make_gymnax
+from deepq.envs.pools import LocalEnvs, WorkerEnvs
+from deepq.envs.sticky import sticky
+from deepq.networks import sparse_rows
 
 CHUNK_EPISODES = 100  # episodes per seed between two looks from the host (logs, checkpoints)
 
@@ -38,18 +42,6 @@ class Learner(NamedTuple):
     env_steps: jnp.ndarray  # this seed's env steps so far (int32)
 
 
-class Carry(NamedTuple):
-    learner: Learner
-
-
-class DriverState(NamedTuple):
-    """All seeds (leading axis S on every leaf of `carry`) and the shared clock."""
-
-    carry: Carry
-    iteration: int  # batches done by every seed
-    fill_start: int = 0  # no replay here; kept so checkpoints read like the DQN drivers'
-
-
 class BatchLog(NamedTuple):
     episode_return: jnp.ndarray  # [B]
     episode_length: jnp.ndarray  # [B]
@@ -57,18 +49,14 @@ class BatchLog(NamedTuple):
     loss: jnp.ndarray  # the update's policy loss per step
 
 
-class EpisodeClock:
-    """What run.train asks of a driver, counted in episodes per seed."""
+class EpisodeDriver(Driver):
+    """REINFORCE's drivers: the clock counts episodes per seed; an iteration is a batch."""
 
-    cfg: Config
-    info: EnvInfo
-    clock_column = "episode"  # the metrics.csv column the clock counts in
+    clock_column = "episode"
     clock_unit = "episodes"
 
     def __init__(self, cfg: Config, info: EnvInfo):
-        self.cfg = cfg
-        self.info = info
-        self.agent = make_agent(cfg, info.num_actions)
+        super().__init__(cfg, info, make_agent(cfg, info.num_actions))
         self.chunk_batches = max(1, min(CHUNK_EPISODES // cfg.batch_episodes, cfg.batches))
         self._init = jax.jit(jax.vmap(self._init_one_seed))
 
@@ -77,24 +65,21 @@ class EpisodeClock:
         example = jnp.zeros(self.info.obs_shape, self.info.obs_dtype)
         return Carry(Learner(self.agent.init(k_agent, example), key, jnp.zeros((), jnp.int32)))
 
-    def initial_state(self) -> DriverState:
+    def initial_state(self) -> RunState:
         keys = jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
-        return DriverState(self._init(keys), 0, 0)
+        return RunState(self._init(keys), 0)
 
-    def clock(self, state: DriverState) -> int:
+    def clock(self, state: RunState) -> int:
         return state.iteration * self.cfg.batch_episodes
 
     @property
     def total(self) -> int:
         return self.cfg.total_episodes
 
-    def env_steps(self, state: DriverState) -> list[int]:
+    def env_steps(self, state: RunState) -> list[int]:
         return [int(x) for x in np.asarray(state.carry.learner.env_steps)]
 
-    def params(self, state: DriverState) -> Any:
-        return state.carry.learner.agent.params
-
-    def rows(self, logs: dict[str, np.ndarray], prev: DriverState, episodes: list[int],
+    def rows(self, logs: dict[str, np.ndarray], prev: RunState, episodes: list[int],
              steps_per_sec: float) -> list[dict]:
         """One metrics row per episode. A batch's episodes are numbered, and given env
         steps, as if played one after the other."""
@@ -133,12 +118,10 @@ def _learn(agent, learner: Learner, batch: EpisodeBatch) -> tuple[Learner, Batch
 # gymnax envs: a whole chunk of batches is one compiled program, seeds vmapped.
 
 
-class JittedEpisodeDriver(EpisodeClock):
+class JittedEpisodeDriver(EpisodeDriver):
     kind = "jitted"
 
     def __init__(self, cfg: Config, info: EnvInfo):
-        from deepq.envs import make_gymnax
-
         super().__init__(cfg, info)
         self.env, self.env_params = make_gymnax(info.env_id, cfg.full_action_set)
         self._chunk = jax.jit(map_seeds(self._chunk_one_seed, (0, None)), donate_argnums=0)
@@ -197,12 +180,12 @@ class JittedEpisodeDriver(EpisodeClock):
         learner, logs = jax.lax.scan(body, carry.learner, batches)
         return Carry(learner), logs
 
-    def chunks(self, state: DriverState) -> Iterator[tuple[DriverState, dict[str, np.ndarray]]]:
+    def chunks(self, state: RunState) -> Iterator[tuple[RunState, dict[str, np.ndarray]]]:
         while state.iteration < self.cfg.batches:
             carry, logs = self._chunk(state.carry, np.int32(state.iteration))
             ran = min(self.chunk_batches, self.cfg.batches - state.iteration)
             logs = {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
-            state = DriverState(carry, state.iteration + ran, 0)
+            state = RunState(carry, state.iteration + ran)
             yield state, logs
 
 
@@ -210,7 +193,7 @@ class JittedEpisodeDriver(EpisodeClock):
 # Gymnasium envs: stepped in Python, one jitted call per step picks every action.
 
 
-class HostEpisodeDriver(EpisodeClock):
+class HostEpisodeDriver(EpisodeDriver):
     kind = "host"
 
     def __init__(self, cfg: Config, info: EnvInfo):
@@ -228,9 +211,7 @@ class HostEpisodeDriver(EpisodeClock):
     def _update_one_seed(self, learner: Learner, batch: EpisodeBatch):
         return _learn(self.agent, learner, batch)
 
-    def chunks(self, state: DriverState) -> Iterator[tuple[DriverState, dict[str, np.ndarray]]]:
-        from deepq.envs.pools import LocalEnvs, WorkerEnvs
-
+    def chunks(self, state: RunState) -> Iterator[tuple[RunState, dict[str, np.ndarray]]]:
         cfg = self.cfg
         n = cfg.num_seeds * cfg.batch_episodes
         envs = WorkerEnvs(cfg.env_id, n, cfg.env_workers) if cfg.env_workers else \
@@ -246,7 +227,7 @@ class HostEpisodeDriver(EpisodeClock):
                     it += 1
                 logs = {k: np.stack([getattr(x, k) for x in logs], axis=1)
                         for k in BatchLog._fields}
-                state = DriverState(Carry(learner), it, 0)
+                state = RunState(Carry(learner), it)
                 yield state, logs
         finally:
             envs.close()
@@ -278,8 +259,6 @@ class HostEpisodeDriver(EpisodeClock):
         (networks.SparseRows; the same products, ~1% of the work on difference frames)."""
         if not self.cfg.sparse_inputs:
             return obs
-        from deepq.networks import sparse_rows
-
         return sparse_rows(obs.reshape(obs.shape[:-len(self.info.obs_shape)] + (-1,)))
 
 

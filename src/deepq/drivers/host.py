@@ -18,38 +18,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepq.agents import make_agent
 from deepq.config import Config
+from deepq.drivers.base import Carry, RunState, init_best, keep_better
 from deepq.drivers.common import (
-    Best,
-    LearnerState,
-    StepClock,
+    StepDriver,
     act,
-    chunk_iterations,
-    init_best,
     init_learner,
-    keep_better,
     learn,
     map_seeds,
     observe,
-    reached_stop,
-    result_params,
     trains_at,
 )
 from deepq.envs import EnvInfo
+from deepq.envs.atari import AtariEnvs
+from deepq.evaluate import evaluate_reference
 from deepq.frame_replay import FrameStep
 from deepq.replay import Transition
-
-
-class Carry(NamedTuple):
-    learner: LearnerState
-    best: Best
-
-
-class DriverState(NamedTuple):
-    carry: Carry
-    iteration: int
-    fill_start: int
 
 
 class EnvStep(NamedTuple):
@@ -102,8 +86,6 @@ class PixelEnvs:
     """ALE games (envs/atari.py); replay gets one frame per step (frame_replay.py)."""
 
     def __init__(self, cfg: Config, info: EnvInfo):
-        from deepq.envs.atari import AtariEnvs
-
         self.envs = AtariEnvs(cfg, cfg.num_seeds * cfg.num_envs, training=True)
         self.first = np.ones(self.envs.num_envs, bool)
 
@@ -122,13 +104,11 @@ class PixelEnvs:
         self.envs.close()
 
 
-class HostDriver(StepClock):
+class HostDriver(StepDriver):
     kind = "host"
 
     def __init__(self, cfg: Config, info: EnvInfo):
-        self.cfg = cfg
-        self.info = info
-        self.agent = make_agent(cfg, info.num_actions)
+        super().__init__(cfg, info)
         seeds_axis = (0, 0, None)
         # The carry is donated: the replay is updated in place instead of copied each step.
         self._act = jax.jit(map_seeds(self._act_one_seed, seeds_axis), donate_argnums=0)
@@ -144,7 +124,6 @@ class HostDriver(StepClock):
         }
         self._init = jax.jit(jax.vmap(self._init_one_seed))
         self._keep_better = jax.jit(jax.vmap(keep_better))
-        self.chunk_iterations = chunk_iterations(cfg)
 
     # -- one seed -------------------------------------------------------------
     def _init_one_seed(self, key: jax.Array) -> Carry:
@@ -168,11 +147,11 @@ class HostDriver(StepClock):
         return actions, eps, learner.last_loss, learner.last_q, carry._replace(learner=learner)
 
     # -- all seeds ------------------------------------------------------------
-    def initial_state(self) -> DriverState:
+    def initial_state(self) -> RunState:
         keys = jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
-        return DriverState(self._init(keys), 0, 0)
+        return RunState(self._init(keys), 0)
 
-    def chunks(self, state: DriverState) -> Iterator[tuple[DriverState, dict[str, np.ndarray]]]:
+    def chunks(self, state: RunState) -> Iterator[tuple[RunState, dict[str, np.ndarray]]]:
         cfg = self.cfg
         S, E = cfg.num_seeds, cfg.num_envs
         shape = (S, E) + self.info.obs_shape
@@ -187,7 +166,7 @@ class HostDriver(StepClock):
             actions, eps = jax.device_get((actions, eps))
             ep_ret = np.zeros((S, E), np.float32)
             ep_len = np.zeros((S, E), np.int32)
-            while it < cfg.iterations and not reached_stop(cfg, carry.best):
+            while it < cfg.iterations and not self.stopped(RunState(carry, it)):
                 K = min(self.chunk_iterations, cfg.iterations - it)
                 logs = _empty_logs(S, K, E)
                 for k in range(K):
@@ -195,10 +174,10 @@ class HostDriver(StepClock):
                     record = jax.tree.map(lambda x: x.reshape((S, E) + x.shape[1:]), out.record)
                     logs["epsilon"][:, k] = eps
                     obs = out.next_obs
-                    train_now = trains_at(cfg, it, state.fill_start)
+                    train_now = trains_at(cfg, it, self.fill_start)
                     carry = self._observe(carry, record)
                     actions, eps, loss, q, carry = self._learn_act[train_now](
-                        carry, obs.reshape(shape), jnp.int32(it), jnp.int32(state.fill_start)
+                        carry, obs.reshape(shape), jnp.int32(it), jnp.int32(self.fill_start)
                     )
                     actions, eps, loss, q = jax.device_get((actions, eps, loss, q))
                     counted = out.counted.reshape(S, E)
@@ -215,24 +194,19 @@ class HostDriver(StepClock):
                     it += 1
                 if cfg.select_every:
                     carry = self._select(carry, it)
-                state = DriverState(carry, it, state.fill_start)
+                state = RunState(carry, it)
                 yield state, logs
         finally:
             envs.close()
 
     def _select(self, carry: Carry, it: int) -> Carry:
         """Greedy episodes on a fresh Gymnasium env; every seed keeps its best params."""
-        from deepq.evaluate import evaluate_reference
-
         cfg = self.cfg
         params = carry.learner.agent.params
         returns = evaluate_reference(self.agent.act, params, cfg, self.info, cfg.select_episodes,
                                      cfg.eval_epsilon, cfg.seed + 7_919 * it)
         score = jnp.asarray(returns.mean(axis=1), jnp.float32)
         return carry._replace(best=self._keep_better(carry.best, params, score))
-
-    def params(self, state: DriverState) -> Any:
-        return result_params(self.cfg, state.carry)
 
 
 def _empty_logs(S: int, K: int, E: int) -> dict[str, np.ndarray]:

@@ -18,25 +18,18 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
-from deepq.agents import make_agent
 from deepq.config import Config
+from deepq.drivers.base import Carry, RunState, init_best, keep_better
 from deepq.drivers.common import (
-    Best,
-    LearnerState,
-    StepClock,
+    StepDriver,
     StepLog,
     act,
-    chunk_iterations,
-    init_best,
     init_learner,
-    keep_better,
     map_seeds,
     observe_and_learn,
-    reached_stop,
-    result_params,
-    sticky,
 )
 from deepq.envs import EnvInfo, make_gymnax
+from deepq.envs.sticky import sticky
 from deepq.evaluate import gymnax_returns
 from deepq.replay import Transition
 
@@ -52,29 +45,12 @@ class EnvLoop(NamedTuple):
     prev_action: jnp.ndarray  # [E] what the env did last (for sticky actions)
 
 
-class Carry(NamedTuple):
-    learner: LearnerState
-    env: EnvLoop
-    best: Best
-
-
-class DriverState(NamedTuple):
-    """All seeds (leading axis S on every leaf of `carry`) and the shared clock."""
-
-    carry: Carry
-    iteration: int  # vector-env steps done by every seed
-    fill_start: int  # iteration the replay started filling at
-
-
-class JittedDriver(StepClock):
+class JittedDriver(StepDriver):
     kind = "jitted"
 
     def __init__(self, cfg: Config, info: EnvInfo):
-        self.cfg = cfg
-        self.info = info
-        self.agent = make_agent(cfg, info.num_actions)
+        super().__init__(cfg, info)
         self.env, self.env_params = make_gymnax(info.env_id, cfg.full_action_set)
-        self.chunk_iterations = chunk_iterations(cfg)
         chunk = map_seeds(self._chunk_one_seed, (0, None, None))
         init = jax.vmap(self._init_one_seed)
         self.mesh = seed_mesh(cfg.num_seeds)
@@ -99,11 +75,11 @@ class JittedDriver(StepClock):
         zeros = jnp.zeros(cfg.num_envs, jnp.float32)
         no_action = jnp.zeros(cfg.num_envs, jnp.int32)
         loop = EnvLoop(state, obs, k_env, zeros, no_action, no_action)
-        return Carry(learner, loop, init_best(learner.agent.params, k_best))
+        return Carry(learner, init_best(learner.agent.params, k_best), loop)
 
     def _step(self, carry: Carry, it: jnp.ndarray, fill_start: jnp.ndarray):
         cfg, env, params = self.cfg, self.env, self.env_params
-        learner, loop, best = carry
+        learner, best, loop = carry
         actions, eps, learner = act(cfg, self.agent, learner, loop.obs, it)
         key, sub = jax.random.split(loop.key)
         env_actions = actions
@@ -128,7 +104,7 @@ class JittedDriver(StepClock):
         log = StepLog(done, ret, length, eps, learner.last_loss, learner.last_q)
         loop = EnvLoop(state, obs, key, jnp.where(done, 0.0, ret), jnp.where(done, 0, length),
                        jnp.where(done, 0, env_actions))
-        return Carry(learner, loop, best), log
+        return Carry(learner, best, loop), log
 
     def _chunk_one_seed(self, carry: Carry, start: jnp.ndarray, fill_start: jnp.ndarray):
         total = self.cfg.iterations
@@ -159,11 +135,11 @@ class JittedDriver(StepClock):
                               cfg.sticky_actions).mean()
 
     # -- all seeds ------------------------------------------------------------
-    def initial_state(self) -> DriverState:
+    def initial_state(self) -> RunState:
         # XLA compiles the chunk on a second thread while this one compiles and runs the
         # init: a cold start pays for the longer of the two, not their sum.
         self._start_compiling_chunk()
-        return DriverState(self._init(self._seed_keys()), 0, 0)
+        return RunState(self._init(self._seed_keys()), 0)
 
     def _seed_keys(self) -> jax.Array:
         return jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
@@ -185,7 +161,7 @@ class JittedDriver(StepClock):
         clock = jax.ShapeDtypeStruct((), jnp.int32)
         return self._chunk.lower(carry, clock, clock).compile()
 
-    def chunks(self, state: DriverState) -> Iterator[tuple[DriverState, dict[str, np.ndarray]]]:
+    def chunks(self, state: RunState) -> Iterator[tuple[RunState, dict[str, np.ndarray]]]:
         """Run chunk after chunk from `state`; yield the new state and its step logs.
 
         Logs are numpy arrays [S, K, E] (done, episode_return, episode_length) and
@@ -194,17 +170,13 @@ class JittedDriver(StepClock):
         chunk = self._start_compiling_chunk().result()
         # The compiled chunk takes the carry split over its devices (a restored one is not).
         state = state._replace(carry=jax.device_put(state.carry, self._seed_sharding()))
-        while state.iteration < self.cfg.iterations and not reached_stop(self.cfg,
-                                                                          state.carry.best):
+        while state.iteration < self.cfg.iterations and not self.stopped(state):
             carry, logs = chunk(state.carry, np.int32(state.iteration),
-                                np.int32(state.fill_start))
+                                np.int32(self.fill_start))
             ran = min(self.chunk_iterations, self.cfg.iterations - state.iteration)
             logs = {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
-            state = DriverState(carry, state.iteration + ran, state.fill_start)
+            state = RunState(carry, state.iteration + ran)
             yield state, logs
-
-    def params(self, state: DriverState) -> Any:
-        return result_params(self.cfg, state.carry)
 
 
 def seed_mesh(num_seeds: int) -> Mesh | None:

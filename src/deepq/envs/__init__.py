@@ -14,6 +14,8 @@ import sys
 import types
 from dataclasses import dataclass
 
+from deepq.config import Config
+from deepq.envs import atari, karpathy
 from deepq.errors import UserError
 
 # id -> (gymnax module under gymnax.environments, class name)
@@ -108,8 +110,6 @@ def gymnasium_id_known(env_id: str) -> bool:
     import gymnasium as gym
 
     if env_id == "KarpathyPong-v0":  # deepq's own: envs/karpathy.py
-        from deepq.envs import karpathy
-
         karpathy.register()
     if env_id.startswith("ALE/"):
         try:
@@ -164,11 +164,7 @@ def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False,
 
     if env_id in GYMNAX_ENVS and not gymnasium_id_known(env_id):
         raise UserError(f"{env_id} exists only as a gymnax env: use --backend auto or gymnax")
-    from deepq.envs import atari
-
     if atari.is_atari(env_id):
-        from deepq.config import Config
-
         cfg = (cfg or Config()).replace(env_id=env_id, full_action_set=full_action_set)
         envs = atari.AtariEnvs(cfg, 1)
         try:

@@ -70,21 +70,6 @@ def overridden_defaults(cfg) -> list[str]:
     return out
 
 
-def start_notes(cfg) -> list[str]:
-    """What a run on an ALE game says at start: the replay's memory bound, and which of the
-    id's own defaults the config replaces."""
-    from deepq.frame_replay import memory_bytes
-
-    per_seed = memory_bytes(cfg.buffer_size, cfg.num_envs, frame_shape(cfg))
-    notes = [f"replay: {cfg.buffer_size:,} transitions x {cfg.num_seeds} seed(s), one "
-             f"{'x'.join(map(str, frame_shape(cfg)))} uint8 frame each: at most "
-             f"{per_seed * cfg.num_seeds / 1e9:.2f} GB"]
-    changed = overridden_defaults(cfg)
-    if changed:
-        notes.append(f"{cfg.env_id}: the config replaces the id's defaults: {', '.join(changed)}")
-    return notes
-
-
 def frame_shape(cfg) -> tuple[int, int]:
     """(height, width) of one preprocessed frame."""
     height, width = cfg.frame_resize

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepq.envs import make_gymnasium
+
 
 class LocalEnvs:
     """`n` Gymnasium envs in this process; `step` steps only the envs still playing."""
 
     def __init__(self, env_id: str, n: int):
-        from deepq.envs import make_gymnasium
-
         self.envs = [make_gymnasium(env_id) for _ in range(n)]
         self.obs: np.ndarray | None = None
 
