@@ -38,15 +38,15 @@ class Bug:
 AGENT = ("tests/test_agent_updates.py",)
 BUGS = [
     Bug("double-dqn-selects-with-target", "agents/dqn.py",
-        "out_next_online = forward(params, batch.next_obs, k_select)",
-        "out_next_online = forward(target_params, batch.next_obs, k_select)", AGENT),
+        "select = forward(params, batch.next_obs, k_select)",
+        "select = forward(target_params, batch.next_obs, k_select)", AGENT),
     Bug("terminal-not-cut", "replay.py",
         "discount = gamma * (1.0 - jnp.asarray(t.terminated, jnp.float32))",
         "discount = gamma * (1.0 + 0.0 * jnp.asarray(t.terminated, jnp.float32))",
         ("tests/test_agent_updates.py", "tests/test_maths.py")),
     Bug("pseudo-huber-k-not-squared", "agents/dqn.py", "return huber_delta**2 * (",
         "return huber_delta * (", ("tests/test_maths.py", "tests/test_agent_updates.py")),
-    Bug("rmsprop-always-pytorch-form", "agents/dqn.py",
+    Bug("rmsprop-always-pytorch-form", "agents/base.py",
         "eps_in_sqrt=cfg.rmsprop_eps_in_sqrt,", "eps_in_sqrt=False,", AGENT),
     Bug("per-weights-not-attached", "drivers/common.py",
         "return batch._replace(weight=weight), slots", "return batch, slots", AGENT, count=2),
