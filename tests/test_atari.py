@@ -177,7 +177,7 @@ def test_the_v5_ids_own_defaults_are_replaced_explicitly():
     assert overridden_defaults(cfg) == ["sticky_actions 0.25 -> 0.0"]
     assert overridden_defaults(cfg.replace(sticky_actions=0.25)) == []
     info = resolve("ALE/Pong-v5", cfg=cfg)
-    assert info.atari and info.obs_shape == (84, 84, 4) and info.obs_dtype == "uint8"
+    assert info.family == "atari" and info.obs_shape == (84, 84, 4) and info.obs_dtype == "uint8"
 
 
 @pytest.mark.e2e

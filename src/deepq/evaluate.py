@@ -13,11 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepq.envs import make_gymnasium, make_gymnax
+from deepq.envs import make_gymnasium, make_gymnax, rollout, seeds
 from deepq.envs.atari import AtariEnvs
-from deepq.envs.sticky import sticky
-
-EVAL_SEED_OFFSET = 1_000_003  # eval episodes never share env seeds with training
 
 
 def seeds_policy(act_fn, num_seeds: int, episodes: int, epsilon: float, dtype=None):
@@ -62,22 +59,33 @@ def evaluate(
     n = num_seeds * episodes
     envs = make_vector_env(env_id, n)
     policy = seeds_policy(act_fn, num_seeds, episodes, epsilon, jnp.float32)
+    key = jax.random.PRNGKey(seeds.evaluation(seed))
+
+    def step(actions: np.ndarray):
+        obs, reward, terminated, truncated, _ = envs.step(actions)
+        return obs, reward, terminated | truncated
 
     try:
-        obs, _ = envs.reset(seed=seed + EVAL_SEED_OFFSET)
-        returns = np.zeros(n, np.float64)
-        running = np.ones(n, bool)
-        key = jax.random.PRNGKey(seed + EVAL_SEED_OFFSET)
-        t = 0
-        while running.any():
-            actions = np.asarray(policy(params, obs, key, t))
-            obs, reward, terminated, truncated, _ = envs.step(actions)
-            returns += np.where(running, reward, 0.0)
-            running &= ~(terminated | truncated)
-            t += 1
+        obs, _ = envs.reset(seed=seeds.evaluation(seed))
+        returns = host_returns(obs, step, lambda o, t: policy(params, o, key, t), n)
     finally:
         envs.close()
     return returns.reshape(num_seeds, episodes)
+
+
+def host_returns(obs: np.ndarray, step, policy, n: int) -> np.ndarray:
+    """The one host episode loop: `n` envs side by side from `obs` until each has ended its
+    first episode; `step(actions) -> (obs, reward, ended)`, `policy(obs, t) -> actions`.
+    Returns each env's total reward over its first episode [n]."""
+    returns = np.zeros(n, np.float64)
+    running = np.ones(n, bool)
+    t = 0
+    while running.any():
+        obs, reward, ended = step(np.asarray(policy(obs, t)))
+        returns += np.where(running, reward, 0.0)
+        running &= ~ended
+        t += 1
+    return returns
 
 
 def evaluate_atari(act_fn, params: Any, num_seeds: int, cfg, episodes: int, epsilon: float,
@@ -91,19 +99,15 @@ def evaluate_atari(act_fn, params: Any, num_seeds: int, cfg, episodes: int, epsi
     n = num_seeds * episodes
     envs = AtariEnvs(cfg, n, training=False)
     policy = seeds_policy(act_fn, num_seeds, episodes, epsilon)
+    key = jax.random.PRNGKey(seeds.evaluation(seed))
+
+    def step(actions: np.ndarray):
+        out = envs.step(actions)
+        return out.obs, out.reward, out.game_over
 
     try:
-        obs = envs.reset(seed + EVAL_SEED_OFFSET + np.arange(n))
-        returns = np.zeros(n, np.float64)
-        running = np.ones(n, bool)
-        key = jax.random.PRNGKey(seed + EVAL_SEED_OFFSET)
-        t = 0
-        while running.any():
-            out = envs.step(np.asarray(policy(params, obs, key, t)))
-            returns += np.where(running, out.reward, 0.0)
-            running &= ~out.game_over
-            obs = out.obs
-            t += 1
+        obs = envs.reset(seeds.evaluation(seed) + np.arange(n))
+        returns = host_returns(obs, step, lambda o, t: policy(params, o, key, t), n)
     finally:
         envs.close()
     return returns.reshape(num_seeds, episodes)
@@ -112,9 +116,9 @@ def evaluate_atari(act_fn, params: Any, num_seeds: int, cfg, episodes: int, epsi
 def evaluate_reference(act_fn, params: Any, cfg, info, episodes: int, epsilon: float,
                        seed: int) -> np.ndarray:
     """[num_seeds, episodes] returns on the run's own env: Gymnasium, ALE or gymnax."""
-    if info.atari:
+    if info.family == "atari":
         return evaluate_atari(act_fn, params, cfg.num_seeds, cfg, episodes, epsilon, seed)
-    if info.reference_id is None:
+    if info.family == "minatar":
         env, env_params = make_gymnax(cfg.env_id, cfg.full_action_set)
         return evaluate_gymnax(act_fn, params, cfg.num_seeds, env, env_params, episodes,
                                epsilon, seed, cfg.sticky_actions)
@@ -150,38 +154,21 @@ def gymnax_episodes(act_fn, params: Any, env, env_params, episodes: int, key: ja
                     epsilon: float, sticky_prob: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Returns and lengths [episodes] of one seed's policy on fresh gymnax episodes
     (jittable). Each env plays its first episode only, up to the env's own step limit."""
-    k_reset, key = jax.random.split(key)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes),
-                                                        env_params)
 
-    def running(c):  # until every episode has ended (or the step limit)
-        return (c[0] < env_params.max_steps_in_episode) & c[5].any()
-
-    def body(c):
-        t, obs, state, ret, length, alive, prev, key = c
-        key, k_act, k_step, k_sticky = jax.random.split(key, 4)
-        actions = act_fn(params, obs, k_act, epsilon)
-        if sticky_prob > 0:
-            actions = sticky(k_sticky, prev, actions, sticky_prob)
-        obs, state, reward, terminated, truncated, _ = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None)
-        )(jax.random.split(k_step, episodes), state, actions, env_params)
-        ret = ret + jnp.where(alive, reward, 0.0)
-        length = length + alive
-        alive = alive & ~(terminated | truncated)
-        return t + 1, obs, state, ret, length, alive, actions, key
+    def keep(kept, t, obs, actions, reward, alive):
+        ret, length = kept
+        return ret + jnp.where(alive, reward, 0.0), length + alive
 
     no_steps = jnp.zeros(episodes, jnp.int32)
-    init = (jnp.zeros((), jnp.int32), obs, state, jnp.zeros(episodes, jnp.float32), no_steps,
-            jnp.ones(episodes, bool), no_steps, key)
-    _, _, _, ret, length, _, _, _ = jax.lax.while_loop(running, body, init)
-    return ret, length
+    return rollout.play(env, env_params, lambda obs, k: act_fn(params, obs, k, epsilon), key,
+                        episodes, keep, (jnp.zeros(episodes, jnp.float32), no_steps),
+                        sticky_prob)
 
 
 def evaluate_gymnax(act_fn, params: Any, num_seeds: int, env, env_params, episodes: int,
                     epsilon: float, seed: int, sticky_prob: float = 0.0) -> np.ndarray:
     """Like `evaluate`, for envs that only exist in gymnax (MinAtar): [num_seeds, episodes]."""
-    keys = jax.random.split(jax.random.PRNGKey(seed + EVAL_SEED_OFFSET), num_seeds)
+    keys = jax.random.split(jax.random.PRNGKey(seeds.evaluation(seed)), num_seeds)
     run = jax.jit(jax.vmap(
         lambda p, k: gymnax_returns(act_fn, p, env, env_params, episodes, k, epsilon,
                                     sticky_prob)))

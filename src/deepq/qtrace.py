@@ -17,14 +17,13 @@ import numpy as np
 
 from deepq.checkpoint import atomic_write_bytes
 from deepq.config import Config
-from deepq.envs import make_gymnasium, make_gymnax
+from deepq.envs import make_gymnasium, make_gymnax, seeds
 from deepq.envs.atari import AtariEnvs
 from deepq.report import TRACE_COLUMNS, TRACE_FILE, read_trace, truncate_metrics
 
 __all__ = ["QTrace", "collect_states", "heldout_states", "read_trace"]
 
 STATES_FILE = "heldout_states.npy"
-_SEED_OFFSET = 2_000_003  # held-out episodes never share env seeds with training or eval
 
 
 def collect_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
@@ -33,7 +32,7 @@ def collect_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
     if info.backend == "gymnax":
         return _gymnax_states(cfg, info, n, seed)
     rng = np.random.default_rng(seed)
-    if info.atari:
+    if info.family == "atari":
         envs = AtariEnvs(cfg, 1, training=False)
         try:
             obs = envs.reset([seed])
@@ -86,7 +85,7 @@ def heldout_states(run_dir: Path, cfg: Config, info: Any) -> np.ndarray | None:
         states = np.load(path)
         if states.shape[1:] == tuple(info.obs_shape):
             return states
-    states = collect_states(cfg, info, cfg.qtrace_states, cfg.seed + _SEED_OFFSET)
+    states = collect_states(cfg, info, cfg.qtrace_states, seeds.heldout(cfg.seed))
     buffer = io.BytesIO()
     np.save(buffer, states)
     atomic_write_bytes(path, buffer.getvalue())

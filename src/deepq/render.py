@@ -14,11 +14,9 @@ import jax
 import numpy as np
 
 from deepq.config import Config
-from deepq.envs import make_gymnasium, make_gymnax
+from deepq.envs import make_gymnasium, make_gymnax, seeds
 from deepq.envs.atari import AtariEnvs
 from deepq.report import draw_planes
-
-RECORD_SEED_OFFSET = 7  # the recorded episode's env seed is the run's seed + 7
 
 
 def gymnasium_frames(cfg: Config, params: Any, act: Callable, obs_dtype: str, max_steps: int,
@@ -31,7 +29,7 @@ def gymnasium_frames(cfg: Config, params: Any, act: Callable, obs_dtype: str, ma
     env = make_gymnasium(cfg.env_id, render_mode="rgb_array")
     frames = []
     try:
-        obs, _ = env.reset(seed=cfg.seed + RECORD_SEED_OFFSET)
+        obs, _ = env.reset(seed=seeds.recording(cfg.seed))
         frames.append(env.render())
         for t in range(max_steps):
             action = int(act(params, np.asarray(obs, obs_dtype), key, t))
@@ -51,7 +49,7 @@ def gymnax_frames(cfg: Config, params: Any, act: Callable, max_steps: int,
     key = jax.random.PRNGKey(cfg.seed)
     env, env_params = make_gymnax(cfg.env_id, cfg.full_action_set)
     step = jax.jit(env.step)
-    k_reset, k_env = jax.random.split(jax.random.PRNGKey(cfg.seed + RECORD_SEED_OFFSET))
+    k_reset, k_env = jax.random.split(jax.random.PRNGKey(seeds.recording(cfg.seed)))
     obs, state = env.reset(k_reset, env_params)
     frames = [draw_planes(np.asarray(obs))]
     for t in range(min(max_steps, env_params.max_steps_in_episode)):
@@ -76,7 +74,7 @@ def atari_frames(cfg: Config, params: Any, act_fn: Callable, max_steps: int,
         gray = obs[0, :, :, -1].repeat(2, axis=0).repeat(2, axis=1)
         return np.repeat(gray[:, :, None], 3, axis=2)
 
-    seed = cfg.seed + RECORD_SEED_OFFSET
+    seed = seeds.recording(cfg.seed)
     key = jax.random.PRNGKey(seed)
     try:
         obs = envs.reset([seed])

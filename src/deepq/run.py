@@ -21,7 +21,7 @@ from deepq import checkpoint
 from deepq.agents import make_agent
 from deepq.config import Config
 from deepq.drivers.base import saved_params
-from deepq.envs import EnvInfo, resolve
+from deepq.envs import EnvInfo, resolve, seeds
 from deepq.errors import UserError
 from deepq.evaluate import evaluate, evaluate_reference, summarize
 from deepq.render import atari_frames, gymnasium_frames, gymnax_frames
@@ -82,9 +82,9 @@ class Run:
             returns = evaluate(self.agent.act, self.params, cfg.num_seeds, env_id, episodes,
                                epsilon, cfg.seed)
         result = summarize(returns, cfg.seeds, env_id, epsilon)
-        if self.info.atari and env_id == cfg.env_id:  # the papers' yardstick, same protocol
+        if self.info.family == "atari" and env_id == cfg.env_id:  # the papers' yardstick
             rand = evaluate_reference(self.agent.act, self.params, cfg, self.info, episodes,
-                                      1.0, cfg.seed + 1)
+                                      1.0, seeds.random_baseline(cfg.seed))
             result["random_mean"] = float(rand.mean())
             result["random_std"] = float(rand.std())
         if write:
@@ -94,7 +94,7 @@ class Run:
     def _check_fits(self, env_id: str) -> None:
         """The agent can play `env_id`: its observations and actions are this run's."""
         other = resolve(env_id, "gymnasium" if self.info.backend == "gymnasium" else "auto")
-        if other.backend != "gymnasium" and other.reference_id is None:
+        if other.family == "minatar":
             raise UserError(f"--env {env_id} has no Gymnasium env to evaluate on: evaluate "
                             f"a run trained on {env_id} instead")
         if other.obs_shape != self.info.obs_shape or other.num_actions != self.num_actions:
@@ -128,11 +128,11 @@ class Run:
         params = jax.tree.map(lambda x: x[seed_index], self.params)
         act = jax.jit(lambda p, o, k, t: self.agent.act(p, o[None], jax.random.fold_in(k, t),
                                                         0.0)[0])
-        if self.info.atari:  # the agent's own view: its newest preprocessed frame
+        if self.info.family == "atari":  # the agent's own view: its newest preprocessed frame
             frames = atari_frames(cfg, params, self.agent.act, max_steps, frame_every)
             return write_video(frames, out, fps=max(1, 60 // cfg.frame_skip // frame_every),
                                shrink=1)
-        if self.info.reference_id is None:  # MinAtar: draw the observation planes
+        if self.info.family == "minatar":  # MinAtar: draw the observation planes
             frames = gymnax_frames(cfg, params, act, max_steps, frame_every)
             return write_video(frames, out, fps=max(1, 10 // frame_every), shrink=1)
         frames = gymnasium_frames(cfg, params, act, self.info.obs_dtype, max_steps, frame_every)

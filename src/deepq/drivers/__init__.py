@@ -27,7 +27,7 @@ def make_driver(cfg: Config) -> Driver:
     UserError) first."""
     info = resolve(cfg.env_id, cfg.backend, cfg.full_action_set, cfg)
     algorithm = ALGORITHMS[validated(cfg).algo]
-    if info.atari and not algorithm.pixels:
+    if info.family == "atari" and not algorithm.pixels:
         raise UserError(f"algo={cfg.algo} does not take ALE ids' DQN preprocessing "
                         f"({cfg.env_id}): train Pong from pixels with --env KarpathyPong-v0")
     return DRIVERS[algorithm.driver, info.backend](cfg, info)

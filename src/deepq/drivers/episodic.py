@@ -28,9 +28,8 @@ from deepq.agents.reinforce import EpisodeBatch
 from deepq.config import Config
 from deepq.drivers.base import Carry, Driver, RunState
 from deepq.drivers.common import map_seeds
-from deepq.envs import EnvInfo, make_gymnax
+from deepq.envs import EnvInfo, make_gymnax, rollout, seeds
 from deepq.envs.pools import LocalEnvs, WorkerEnvs
-from deepq.envs.sticky import sticky
 from deepq.networks import sparse_rows
 
 CHUNK_EPISODES = 100  # episodes per seed between two looks from the host (logs, checkpoints)
@@ -131,35 +130,17 @@ class JittedEpisodeDriver(EpisodeDriver):
         limit), padded to the limit; the loop stops once all of them have ended."""
         cfg, env, env_params = self.cfg, self.env, self.env_params
         B, T = cfg.batch_episodes, env_params.max_steps_in_episode
-        k_reset, key = jax.random.split(key)
-        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, B),
-                                                            env_params)
-        obs = obs.astype(self.info.obs_dtype)
-        batch = EpisodeBatch(jnp.zeros((T,) + obs.shape, obs.dtype), jnp.zeros((T, B), jnp.int32),
+        obs = jnp.zeros((B,) + self.info.obs_shape, self.info.obs_dtype)
+        empty = EpisodeBatch(jnp.zeros((T,) + obs.shape, obs.dtype), jnp.zeros((T, B), jnp.int32),
                              jnp.zeros((T, B), jnp.float32), jnp.zeros((T, B), bool))
 
-        def running(c):
-            return (c[0] < T) & c[3].any()
+        def keep(batch, t, obs, actions, reward, alive):
+            return EpisodeBatch(batch.obs.at[t].set(obs), batch.action.at[t].set(actions),
+                                batch.reward.at[t].set(jnp.where(alive, reward, 0.0)),
+                                batch.mask.at[t].set(alive))
 
-        def step(c):
-            t, obs, state, alive, prev, key, batch = c
-            key, k_act, k_step, k_sticky = jax.random.split(key, 4)
-            actions = self.agent.act(params, obs, k_act, 0.0)
-            env_actions = actions
-            if cfg.sticky_actions > 0:  # the env may repeat its previous action
-                env_actions = sticky(k_sticky, prev, actions, cfg.sticky_actions)
-            obs_next, state, reward, terminated, truncated, _ = jax.vmap(
-                env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_step, B), state,
-                                                   env_actions, env_params)
-            batch = EpisodeBatch(batch.obs.at[t].set(obs), batch.action.at[t].set(actions),
-                                 batch.reward.at[t].set(jnp.where(alive, reward, 0.0)),
-                                 batch.mask.at[t].set(alive))
-            alive = alive & ~(terminated | truncated)
-            return (t + 1, obs_next.astype(obs.dtype), state, alive, env_actions, key, batch)
-
-        start = (jnp.zeros((), jnp.int32), obs, state, jnp.ones(B, bool),
-                 jnp.zeros(B, jnp.int32), key, batch)
-        return jax.lax.while_loop(running, step, start)[-1]
+        return rollout.play(env, env_params, lambda o, k: self.agent.act(params, o, k, 0.0), key,
+                            B, keep, empty, cfg.sticky_actions, self.info.obs_dtype)
 
     def _chunk_one_seed(self, carry: Carry, start: jnp.ndarray) -> tuple[Carry, BatchLog]:
         def one_batch(learner: Learner) -> tuple[Learner, BatchLog]:
@@ -238,9 +219,8 @@ class HostEpisodeDriver(EpisodeDriver):
         (numpy's SeedSequence): they never line up with evaluation's seeds."""
         cfg, dtype = self.cfg, self.info.obs_dtype
         S, B = cfg.num_seeds, cfg.batch_episodes
-        seeds = [int(np.random.SeedSequence([s, batch_index, e]).generate_state(1)[0])
-                 for s in cfg.seeds for e in range(B)]
-        obs = envs.reset(seeds).astype(dtype)
+        env_seeds = seeds.episode_batch(cfg.seeds, batch_index, B)
+        obs = envs.reset(env_seeds).astype(dtype)
         alive = np.ones(S * B, bool)
         keys = self._split(learner.key)  # [S, 2, key]: the learner's next key, the batch's
         learner, play_key = learner._replace(key=keys[:, 0]), keys[:, 1]

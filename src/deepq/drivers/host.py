@@ -29,7 +29,7 @@ from deepq.drivers.common import (
     observe,
     trains_at,
 )
-from deepq.envs import EnvInfo
+from deepq.envs import EnvInfo, seeds
 from deepq.envs.atari import AtariEnvs
 from deepq.evaluate import evaluate_reference
 from deepq.frame_replay import FrameStep
@@ -130,7 +130,7 @@ class HostDriver(StepDriver):
         obs_example = jnp.zeros(self.info.obs_shape, self.info.obs_dtype)
         k_learner, k_best = jax.random.split(key)
         learner = init_learner(self.cfg, self.agent, k_learner, obs_example,
-                               pixel_replay=self.info.atari)
+                               pixel_replay=self.info.family == "atari")
         return Carry(learner, init_best(learner.agent.params, k_best))
 
     def _act_one_seed(self, carry: Carry, obs: jnp.ndarray, it: jnp.ndarray):
@@ -155,10 +155,11 @@ class HostDriver(StepDriver):
         cfg = self.cfg
         S, E = cfg.num_seeds, cfg.num_envs
         shape = (S, E) + self.info.obs_shape
-        envs = PixelEnvs(cfg, self.info) if self.info.atari else GymnasiumEnvs(cfg, self.info)
+        pixels = self.info.family == "atari"
+        envs = PixelEnvs(cfg, self.info) if pixels else GymnasiumEnvs(cfg, self.info)
         try:
             # Env seeds differ per seed and per resume point, and repeat across reruns.
-            env_seeds = [s * 10_007 + e + state.iteration for s in cfg.seeds for e in range(E)]
+            env_seeds = seeds.host_training(cfg.seeds, E, state.iteration)
             obs = envs.reset(env_seeds)
             carry = state.carry
             it = state.iteration
@@ -204,7 +205,7 @@ class HostDriver(StepDriver):
         cfg = self.cfg
         params = carry.learner.agent.params
         returns = evaluate_reference(self.agent.act, params, cfg, self.info, cfg.select_episodes,
-                                     cfg.eval_epsilon, cfg.seed + 7_919 * it)
+                                     cfg.eval_epsilon, seeds.host_selection(cfg.seed, it))
         score = jnp.asarray(returns.mean(axis=1), jnp.float32)
         return carry._replace(best=self._keep_better(carry.best, params, score))
 

@@ -31,15 +31,31 @@ GYMNAX_ENVS: dict[str, tuple[str, str]] = {
 }
 
 
+# The env families: how an id is stepped in training, evaluated and drawn.
+#   classic    gymnax's classic control; trained in JAX, evaluated on Gymnasium's same id
+#   minatar    MinAtar in gymnax only: trained, evaluated and drawn in JAX
+#   gymnasium  any Gymnasium id with discrete actions, on the host
+#   atari      an ALE game from pixels (envs/atari.py), on the host
+FAMILIES = ("classic", "minatar", "gymnasium", "atari")
+
+
 @dataclass(frozen=True)
 class EnvInfo:
     env_id: str
-    backend: str  # "gymnax" | "gymnasium"
+    family: str  # one of FAMILIES
     obs_shape: tuple[int, ...]
     num_actions: int
     obs_dtype: str = "float32"  # what replay stores (bool MinAtar planes, uint8 pixels)
-    reference_id: str | None = None  # the Gymnasium env runs are evaluated on; None: gymnax
-    atari: bool = False  # an ALE game from pixels (envs/atari.py)
+
+    @property
+    def backend(self) -> str:
+        """Where training steps the env: "gymnax" (in JAX) or "gymnasium" (on the host)."""
+        return "gymnax" if self.family in ("classic", "minatar") else "gymnasium"
+
+    @property
+    def reference_id(self) -> str | None:
+        """The Gymnasium id a run is evaluated on; None when it is evaluated in gymnax."""
+        return None if self.family == "minatar" else self.env_id
 
 
 def _import_gymnax_module(module: str) -> types.ModuleType:
@@ -153,8 +169,9 @@ def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False,
         env, params = make_gymnax(env_id, full_action_set)
         space = env.observation_space(params)
         minatar = env_id.endswith("-MinAtar")
-        return EnvInfo(env_id, "gymnax", tuple(space.shape), int(env.action_space(params).n),
-                       "bool" if minatar else "float32", None if minatar else env_id)
+        return EnvInfo(env_id, "minatar" if minatar else "classic", tuple(space.shape),
+                       int(env.action_space(params).n),
+                       "bool" if minatar else "float32")
     if backend == "gymnax":
         raise UserError(
             f"{env_id} has no JAX implementation here (JAX envs: {', '.join(GYMNAX_ENVS)}): "
@@ -168,8 +185,7 @@ def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False,
         cfg = (cfg or Config()).replace(env_id=env_id, full_action_set=full_action_set)
         envs = atari.AtariEnvs(cfg, 1)
         try:
-            return EnvInfo(env_id, "gymnasium", atari.obs_shape(cfg), envs.num_actions,
-                           "uint8", env_id, atari=True)
+            return EnvInfo(env_id, "atari", atari.obs_shape(cfg), envs.num_actions, "uint8")
         finally:
             envs.close()
     env = make_gymnasium(env_id)
@@ -189,6 +205,6 @@ def resolve(env_id: str, backend: str = "auto", full_action_set: bool = False,
             )
         dtype = str(env.observation_space.dtype)
         return EnvInfo(env_id, "gymnasium", shape, int(env.action_space.n),
-                       dtype if dtype in ("uint8", "int8") else "float32", env_id)
+                       dtype if dtype in ("uint8", "int8") else "float32")
     finally:
         env.close()
