@@ -86,6 +86,7 @@ RANGES = [
         "eval_max_frames")],
     ("total_steps", [0], [1], {"learning_starts": 0}),
     ("buffer_size", [0], [1], {"batch_size": 1}),
+    ("buffer_size", [5], [6], {"batch_size": 2, "num_envs": 2, "n_step": 3}),
     *[(name, [-1], [0], {}) for name in (
         "learning_starts", "checkpoint_every", "seed", "select_every", "epsilon_steps",
         "epsilon_delay", "frame_crop_top", "noop_max", "eval_noop_max", "qtrace_states",

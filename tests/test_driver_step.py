@@ -64,6 +64,8 @@ def test_trains_at_the_first_iteration_with_enough_steps_and_a_batch():
 
 
 def test_reached_stop_needs_selection_and_every_seed_at_the_threshold():
+    """Stop once every seed's best selection score is >= stop_at_return; never without
+    model selection, before the first evaluation, or with the threshold at inf."""
     cfg = Config(select_every=100, stop_at_return=195.0)
     best = init_best({"w": jnp.zeros((2, 3))}, jax.random.split(jax.random.PRNGKey(0), 2))
     assert reached_stop(cfg, best._replace(score=jnp.array([200.0, 195.0])))  # >= counts

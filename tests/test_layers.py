@@ -85,3 +85,18 @@ def test_the_layer_check_sees_imports_inside_functions(tmp_path):
     source.write_text("def f():\n    from deepq import checkpoint\n    import deepq.cli\n")
     assert _imports("deepq.m", source, {"deepq", "deepq.checkpoint", "deepq.cli"}) == \
         {"deepq.checkpoint", "deepq.cli"}
+
+
+def test_deepq_modules_import_each_other_at_the_top():
+    """No deepq import hides inside a function: the layering reads from each file's head."""
+    hidden = []
+    for module, path in _modules().items():
+        tree = ast.parse(path.read_text())
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top:
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [a.name for a in node.names]
+                if any(n == "deepq" or n.startswith("deepq.") for n in names):
+                    hidden.append(f"{module}:{node.lineno}")
+    assert hidden == []

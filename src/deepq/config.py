@@ -201,6 +201,11 @@ class Config:
                             f"{height}-row frame: use at most {height - width}")
         if self.n_step < 1:
             raise UserError(f"n_step must be a positive integer, got {self.n_step}")
+        if self.buffer_size // self.num_envs < self.n_step:  # n steps per env must fit
+            raise UserError(
+                f"buffer_size={self.buffer_size} keeps {self.buffer_size // self.num_envs} "
+                f"steps per env, too few for n_step={self.n_step}: raise buffer_size to at "
+                f"least {self.n_step * self.num_envs}")
         if self.distributional and self.num_atoms < 2:
             raise UserError(f"num_atoms must be at least 2, got {self.num_atoms}")
         if self.distributional and not self.v_min < self.v_max:
