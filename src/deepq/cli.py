@@ -31,7 +31,7 @@ EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 
 # Flags of `train` that map onto Config fields under another name.
-_RENAMED = {"env": "env_id", "seeds": "num_seeds", "total_steps": "total_steps"}
+_RENAMED = {"seeds": "num_seeds"}
 
 
 class _Parser(argparse.ArgumentParser):

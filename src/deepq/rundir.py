@@ -87,9 +87,12 @@ def read_doc(run_dir: Path) -> dict:
 
 
 def read_config(run_dir: Path) -> Config:
+    """The run's config; a config.json from before `Config.preset` gives its preset at the
+    top level only."""
     path = Path(run_dir) / CONFIG_FILE
+    doc = read_doc(run_dir)
     try:
-        return Config.from_dict(read_doc(run_dir)["config"])
+        return Config.from_dict({"preset": doc.get("preset"), **doc["config"]})
     except TypeError:
         raise UserError(f"{path} is corrupt: restore it or retrain the run") from None
 

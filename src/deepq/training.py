@@ -40,7 +40,7 @@ from deepq.rundir import (
     SUMMARY_FILE,
     check_writable,
     prepare_new_run,
-    read_doc,
+    read_config,
     write_config,
 )
 
@@ -94,8 +94,7 @@ def _resume(out: Path, overrides: dict, config: Any, env_id: Any,
     if config is not None or env_id or preset or fixed:
         raise UserError("resume=True continues the run dir's own config; only total_steps "
                         "(total_episodes for reinforce) may extend it")
-    doc = read_doc(out)
-    cfg = Config.from_dict({"preset": doc.get("preset"), **doc["config"]})
+    cfg = read_config(out)
     if extend:
         cfg = cfg.replace(**extend).validated()
     driver = make_driver(cfg)

@@ -33,18 +33,21 @@ ALGORITHMS: dict[str, Algorithm] = {
 }
 
 
-def validated(cfg: Config) -> Config:
-    """cfg, checked by its algorithm (Config.validated checks what all algorithms share)."""
+def algorithm(cfg: Config) -> Algorithm:
+    """cfg.algo's row of the table."""
     if cfg.algo not in ALGORITHMS:
         raise UserError(f"algo={cfg.algo!r} is not one of {', '.join(ALGORITHMS)}")
-    algorithm = ALGORITHMS[cfg.algo]
-    if algorithm.validate is not None:
-        algorithm.validate(cfg)
+    return ALGORITHMS[cfg.algo]
+
+
+def validated(cfg: Config) -> Config:
+    """cfg, checked by its algorithm (Config.validated checks what all algorithms share)."""
+    check = algorithm(cfg).validate
+    if check is not None:
+        check(cfg)
     return cfg
 
 
 def make_agent(cfg: Config, num_actions: int) -> Agent:
     """The `Agent` of cfg.algo."""
-    if cfg.algo not in ALGORITHMS:
-        raise UserError(f"algo={cfg.algo!r} is not one of {', '.join(ALGORITHMS)}")
-    return ALGORITHMS[cfg.algo].make_agent(cfg, num_actions)
+    return algorithm(cfg).make_agent(cfg, num_actions)

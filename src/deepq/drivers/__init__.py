@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from deepq.agents import ALGORITHMS, validated
+from deepq.agents import algorithm, validated
 from deepq.config import Config
 from deepq.drivers.base import Driver
 from deepq.drivers.episodic import HostEpisodeDriver, JittedEpisodeDriver
@@ -26,8 +26,8 @@ def make_driver(cfg: Config) -> Driver:
     """The driver for cfg's algorithm and env; the env is resolved (and refused with a
     UserError) first."""
     info = resolve(cfg.env_id, cfg.backend, cfg.full_action_set, cfg)
-    algorithm = ALGORITHMS[validated(cfg).algo]
-    if info.family == "atari" and not algorithm.pixels:
+    row = algorithm(validated(cfg))
+    if info.family == "atari" and not row.pixels:
         raise UserError(f"algo={cfg.algo} does not take ALE ids' DQN preprocessing "
                         f"({cfg.env_id}): train Pong from pixels with --env KarpathyPong-v0")
-    return DRIVERS[algorithm.driver, info.backend](cfg, info)
+    return DRIVERS[row.driver, info.backend](cfg, info)
