@@ -35,8 +35,8 @@ def sweep_line(line: str) -> str:
     scores = np.array(scores)  # [chunks, seeds]
     first = [int((np.argmax(s >= 500) + 1) * cfg.select_every) if (s >= 500).any() else -1
              for s in scores.T] if cfg.select_every else []
-    means = evaluate(driver.agent.act, driver.params(state), cfg.num_seeds, cfg.env_id, 100,
-                     0.0, cfg.seed).mean(axis=1)
+    means = evaluate(driver.agent.act, driver.params(state), cfg, driver.info, 100, 0.0,
+                     cfg.seed).mean(axis=1)
     return (f"{int((means >= 475).sum())}/{cfg.num_seeds} solved  train {seconds:5.1f}s  "
             f"means {np.round(means).astype(int).tolist()}  first500 {first}  | {line}")
 

@@ -12,8 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-import deepq.evaluate
-import deepq.render
+import deepq.envs.families
 from deepq.agents import make_agent
 from deepq.envs import resolve
 from deepq.envs.atari import AtariEnvs, game, overridden_defaults
@@ -296,7 +295,7 @@ def test_evaluation_follows_the_dqn_papers_protocol(tmp_path, monkeypatch):
     assert cfg.noop_max == 0 and cfg.max_episode_frames == 108_000
     assert base_config("ALE/Pong-v5", "nature").eval_epsilon == 0.05
     made: list = []
-    monkeypatch.setattr(deepq.evaluate, "AtariEnvs", _spy_envs(made))
+    monkeypatch.setattr(deepq.envs.families, "AtariEnvs", _spy_envs(made))
     result = run.evaluate()
     protocol, baseline = [envs for envs in made if not envs.training]
     greedy = jax.jit(lambda obs: agent.q_values(params, obs).argmax(axis=-1))
@@ -339,7 +338,7 @@ def test_recording_holds_every_step_of_an_evaluation_episode(tmp_path, monkeypat
     frame and one per step: the newest 84x84 frame the agent saw, scaled 2x."""
     run = _untrained_pong(tmp_path)
     made: list = []
-    monkeypatch.setattr(deepq.render, "AtariEnvs", _spy_envs(made))
+    monkeypatch.setattr(deepq.envs.families, "AtariEnvs", _spy_envs(made))
     run.record(tmp_path / "pong.mp4")
     (envs,) = made
     assert not envs.training and len(envs.envs.steps) == 1_000 // run.config.frame_skip

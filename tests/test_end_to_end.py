@@ -2,16 +2,16 @@
 
 import json
 
-import gymnasium as gym
 import imageio.v3 as iio
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
 import deepq
-import deepq.render
+import deepq.envs.families
 from deepq import checkpoint
 from deepq.config import Config
+from deepq.envs.families import GymnasiumEpisodes
 from tests.helpers import TINY, run_deepq
 
 # Each test runs deepq in a subprocess (or trains a whole run): see the README's markers.
@@ -58,24 +58,29 @@ def test_host_driver_trains_on_gymnasium(tmp_path):
     assert max(steps) <= 1500 and steps == sorted(steps)
 
 
-class _CountingEnv(gym.Wrapper):
-    """Counts the steps played and keeps the first rendered frame."""
+def _counting_envs(played: list) -> type:
+    """Gymnasium envs that count the steps played and keep the first drawn frame; every
+    instance is appended to `played`."""
 
-    def __init__(self, env):
-        super().__init__(env)
-        self.steps, self.ended, self.first_frame = 0, False, None
+    class CountingEpisodes(GymnasiumEpisodes):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.steps, self.ended, self.first_frame = 0, False, None
+            played.append(self)
 
-    def render(self):
-        frame = self.env.render()
-        if self.first_frame is None:
-            self.first_frame = frame
-        return frame
+        def frame(self):
+            frame = super().frame()
+            if self.first_frame is None:
+                self.first_frame = frame
+            return frame
 
-    def step(self, action):
-        out = self.env.step(action)
-        self.steps += 1
-        self.ended = out[2] or out[3]
-        return out
+        def step(self, actions):
+            out = super().step(actions)
+            self.steps += 1
+            self.ended = bool(out[2][0])
+            return out
+
+    return CountingEpisodes
 
 
 def test_record_gif_and_mp4_and_plot(tmp_path, monkeypatch):
@@ -85,10 +90,7 @@ def test_record_gif_and_mp4_and_plot(tmp_path, monkeypatch):
     run_deepq("train", "--out", str(run), *TINY, "--total-steps", "1000", check=True)
     # The recorder's episode, played in this process on a Gymnasium env that counts steps.
     played = []
-    make = deepq.render.make_gymnasium
-    monkeypatch.setattr(deepq.render, "make_gymnasium",
-                        lambda env_id, **kw: played.append(_CountingEnv(make(env_id, **kw)))
-                        or played[-1])
+    monkeypatch.setattr(deepq.envs.families, "GymnasiumEpisodes", _counting_envs(played))
     loaded = deepq.load(run)
     loaded.record(tmp_path / "api.mp4")
     env = played[-1]

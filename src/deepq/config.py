@@ -115,7 +115,7 @@ class Config:
     eval_episodes: int = 100
     eval_epsilon: float = 0.0
     chunk_steps: int = 10_000  # steps per compiled chunk: logging / checkpoint granularity
-    checkpoint_every: int = 0  # steps between checkpoints, 0: only at the end
+    checkpoint_every: int = 0  # run clock units (reinforce: episodes) between checkpoints; 0: none
     checkpoint_minutes: float = 10.0  # also a checkpoint at least this often in training; 0: off
     save_replay: bool = True  # include the replay buffer in checkpoints
     gif: bool = True  # record one greedy episode after training

@@ -1,8 +1,9 @@
-"""Evaluation on the reference Gymnasium env: every seed, every episode, in one vector env.
+"""Evaluation on a run's reference env: every seed, every episode, side by side.
 
-A run trained on gymnax's CartPole-v1 is scored on Gymnasium's CartPole-v1. All seeds x
-episodes run side by side (one sub-env per episode, each scored on its first episode), so
-the policy is one jitted call per time step whatever the number of seeds.
+A run trained on gymnax's CartPole-v1 is scored on Gymnasium's CartPole-v1, an ALE game by
+the DQN papers' protocol (envs/families.py), MinAtar in gymnax. All seeds x episodes run side
+by side (one env per episode, each scored on its first episode), so the policy is one
+jitted call per time step whatever the number of seeds.
 """
 
 from __future__ import annotations
@@ -13,18 +14,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepq.envs import make_gymnasium, make_gymnax, rollout, seeds
-from deepq.envs.atari import AtariEnvs
+from deepq.envs import family, rollout, seeds
+from deepq.envs.families import GymnasiumEpisodes
 
 
-def seeds_policy(act_fn, num_seeds: int, episodes: int, epsilon: float, dtype=None):
+def seeds_policy(act_fn, num_seeds: int, episodes: int, epsilon: float):
     """A jitted policy(params, obs [seeds*episodes, ...], key, t) -> actions: one call per
     time step for every seed and episode, each seed acting with its own params and key."""
     n = num_seeds * episodes
 
     @jax.jit
     def policy(params, obs, key, t):
-        obs = obs if dtype is None else obs.astype(dtype)
         obs = obs.reshape((num_seeds, episodes) + obs.shape[1:])
         keys = jax.random.split(jax.random.fold_in(key, t), num_seeds)
         actions = jax.vmap(act_fn, in_axes=(0, 0, 0, None))(params, obs, keys, epsilon)
@@ -33,96 +33,41 @@ def seeds_policy(act_fn, num_seeds: int, episodes: int, epsilon: float, dtype=No
     return policy
 
 
-def make_vector_env(env_id: str, num_envs: int):
-    import gymnasium as gym
-
-    make_gymnasium(env_id).close()  # validates the id with a clear error
-    spec = gym.spec(env_id)
-    mode = "vector_entry_point" if spec.vector_entry_point else "sync"
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
-
-
-def evaluate(
-    act_fn,
-    params: Any,
-    num_seeds: int,
-    env_id: str,
-    episodes: int,
-    epsilon: float,
-    seed: int,
-) -> np.ndarray:
-    """Returns of `episodes` episodes per seed, shape [num_seeds, episodes].
+def evaluate(act_fn, params: Any, cfg, info, episodes: int, epsilon: float, seed: int,
+             env_id: str | None = None) -> np.ndarray:
+    """Returns of `episodes` episodes per seed, shape [num_seeds, episodes], on the run's
+    reference env (its family's: Gymnasium, the ALE's protocol, or gymnax for MinAtar), or
+    on the Gymnasium env `env_id` with the same spaces.
 
     `act_fn(params, obs [B, ...], key, epsilon) -> actions [B]` is one seed's policy;
     `params` has a leading seed axis.
     """
-    n = num_seeds * episodes
-    envs = make_vector_env(env_id, n)
-    policy = seeds_policy(act_fn, num_seeds, episodes, epsilon, jnp.float32)
+    fam = family(info)
+    if env_id is None and fam.scored_in_jax:
+        env, env_params = fam.jax_env(cfg)
+        return evaluate_gymnax(act_fn, params, cfg.num_seeds, env, env_params, episodes,
+                               epsilon, seed, cfg.sticky_actions)
+    n = cfg.num_seeds * episodes
+    envs = fam.episodes(cfg, info, n) if env_id is None \
+        else GymnasiumEpisodes(env_id, n, info.obs_dtype)
+    policy = seeds_policy(act_fn, cfg.num_seeds, episodes, epsilon)
     key = jax.random.PRNGKey(seeds.evaluation(seed))
-
-    def step(actions: np.ndarray):
-        obs, reward, terminated, truncated, _ = envs.step(actions)
-        return obs, reward, terminated | truncated
-
     try:
-        obs, _ = envs.reset(seed=seeds.evaluation(seed))
-        returns = host_returns(obs, step, lambda o, t: policy(params, o, key, t), n)
+        obs = envs.reset(seeds.evaluation(seed) + np.arange(n))
+        returns = host_returns(obs, envs.step, lambda o, t: policy(params, o, key, t), n)
     finally:
         envs.close()
-    return returns.reshape(num_seeds, episodes)
+    return returns.reshape(cfg.num_seeds, episodes)
 
 
 def host_returns(obs: np.ndarray, step, policy, n: int) -> np.ndarray:
-    """The one host episode loop: `n` envs side by side from `obs` until each has ended its
-    first episode; `step(actions) -> (obs, reward, ended)`, `policy(obs, t) -> actions`.
-    Returns each env's total reward over its first episode [n]."""
-    returns = np.zeros(n, np.float64)
-    running = np.ones(n, bool)
-    t = 0
-    while running.any():
-        obs, reward, ended = step(np.asarray(policy(obs, t)))
-        returns += np.where(running, reward, 0.0)
-        running &= ~ended
-        t += 1
-    return returns
+    """Each of `n` envs' total reward over its first episode [n] (`play_host`)."""
+    def keep(returns, t, obs, actions, reward, alive):
+        returns += np.where(alive, reward, 0.0)
+        return returns
 
-
-def evaluate_atari(act_fn, params: Any, num_seeds: int, cfg, episodes: int, epsilon: float,
-                   seed: int) -> np.ndarray:
-    """The DQN papers' protocol on an ALE game: [num_seeds, episodes] total rewards.
-
-    Every episode starts with up to `eval_noop_max` no-op frames, acts epsilon-greedily
-    (the papers use 0.05), plays until game over, lives included, and is capped at
-    `eval_max_frames` emulator frames (18,000 = 5 minutes); rewards are unclipped.
-    """
-    n = num_seeds * episodes
-    envs = AtariEnvs(cfg, n, training=False)
-    policy = seeds_policy(act_fn, num_seeds, episodes, epsilon)
-    key = jax.random.PRNGKey(seeds.evaluation(seed))
-
-    def step(actions: np.ndarray):
-        out = envs.step(actions)
-        return out.obs, out.reward, out.game_over
-
-    try:
-        obs = envs.reset(seeds.evaluation(seed) + np.arange(n))
-        returns = host_returns(obs, step, lambda o, t: policy(params, o, key, t), n)
-    finally:
-        envs.close()
-    return returns.reshape(num_seeds, episodes)
-
-
-def evaluate_reference(act_fn, params: Any, cfg, info, episodes: int, epsilon: float,
-                       seed: int) -> np.ndarray:
-    """[num_seeds, episodes] returns on the run's own env: Gymnasium, ALE or gymnax."""
-    if info.family == "atari":
-        return evaluate_atari(act_fn, params, cfg.num_seeds, cfg, episodes, epsilon, seed)
-    if info.family == "minatar":
-        env, env_params = make_gymnax(cfg.env_id, cfg.full_action_set)
-        return evaluate_gymnax(act_fn, params, cfg.num_seeds, env, env_params, episodes,
-                               epsilon, seed, cfg.sticky_actions)
-    return evaluate(act_fn, params, cfg.num_seeds, info.reference_id, episodes, epsilon, seed)
+    return rollout.play_host(obs, lambda actions, alive: step(actions), policy, n, keep,
+                             np.zeros(n, np.float64))
 
 
 def summarize(returns: np.ndarray, seeds: list[int], env_id: str, epsilon: float) -> dict:

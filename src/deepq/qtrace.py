@@ -17,8 +17,7 @@ import numpy as np
 
 from deepq.checkpoint import atomic_write_bytes
 from deepq.config import Config
-from deepq.envs import make_gymnasium, make_gymnax, seeds
-from deepq.envs.atari import AtariEnvs
+from deepq.envs import family, seeds
 from deepq.report import TRACE_COLUMNS, TRACE_FILE, read_trace, truncate_metrics
 
 __all__ = ["QTrace", "collect_states", "heldout_states", "read_trace"]
@@ -28,39 +27,27 @@ STATES_FILE = "heldout_states.npy"
 
 def collect_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
     """`n` observations [n, *obs_shape] visited by a uniformly random policy in the run's
-    own env (gymnax, Gymnasium, or the ALE with the run's preprocessing)."""
+    own env: in gymnax when it trains there, else in its family's reference env on the host
+    (the ALE with the run's preprocessing), episodes following one another."""
     if info.backend == "gymnax":
         return _gymnax_states(cfg, info, n, seed)
     rng = np.random.default_rng(seed)
-    if info.family == "atari":
-        envs = AtariEnvs(cfg, 1, training=False)
-        try:
-            obs = envs.reset([seed])
-            states = []
-            for _ in range(n):
-                states.append(obs[0])
-                obs = envs.step(rng.integers(envs.num_actions, size=1)).obs
-        finally:
-            envs.close()
-        return np.stack(states).astype(info.obs_dtype)
-    env = make_gymnasium(cfg.env_id)
+    envs = family(info).episodes(cfg, info, 1)
     try:
-        obs, _ = env.reset(seed=seed)
+        obs = envs.reset([seed])
         states = []
         for _ in range(n):
-            states.append(np.asarray(obs))
-            obs, _, terminated, truncated, _ = env.step(int(rng.integers(info.num_actions)))
-            if terminated or truncated:
-                obs, _ = env.reset()
+            states.append(obs[0])
+            obs = envs.step(rng.integers(info.num_actions, size=1))[0]
     finally:
-        env.close()
+        envs.close()
     return np.stack(states).astype(info.obs_dtype)
 
 
 def _gymnax_states(cfg: Config, info: Any, n: int, seed: int) -> np.ndarray:
     import jax
 
-    env, params = make_gymnax(info.env_id, cfg.full_action_set)
+    env, params = family(info).jax_env(cfg)
     k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
     obs, state = env.reset(k_reset, params)
 

@@ -21,10 +21,10 @@ from deepq import checkpoint
 from deepq.agents import make_agent
 from deepq.config import Config
 from deepq.drivers.base import saved_params
-from deepq.envs import EnvInfo, resolve, seeds
+from deepq.envs import EnvInfo, family, family_of, resolve, seeds
 from deepq.errors import UserError
-from deepq.evaluate import evaluate, evaluate_reference, summarize
-from deepq.render import atari_frames, gymnasium_frames, gymnax_frames
+from deepq.evaluate import evaluate, summarize
+from deepq.render import episode_frames
 from deepq.report import plot_runs, write_video
 from deepq.rundir import CONFIG_FILE, CURVES_FILE, EVAL_FILE, prepare_new_run, read_config
 
@@ -64,8 +64,8 @@ class Run:
 
     def evaluate(self, episodes: int | None = None, epsilon: float | None = None,
                  env_id: str | None = None, write: bool = False) -> dict:
-        """Greedy (or epsilon) episodes of every seed on the reference Gymnasium env
-        (in gymnax for envs that only exist there, like MinAtar)."""
+        """Greedy (or epsilon) episodes of every seed on the run's reference env
+        (evaluate.evaluate), or on the Gymnasium env `env_id` with the same spaces."""
         cfg = self.config
         episodes = cfg.eval_episodes if episodes is None else episodes
         epsilon = cfg.eval_epsilon if epsilon is None else epsilon
@@ -74,17 +74,16 @@ class Run:
             raise UserError(f"--episodes must be positive, got {episodes}")
         if not 0.0 <= epsilon <= 1.0:
             raise UserError(f"--epsilon must be in [0, 1], got {epsilon}")
-        if env_id == cfg.env_id:
-            returns = evaluate_reference(self.agent.act, self.params, cfg, self.info, episodes,
-                                         epsilon, cfg.seed)
-        else:
+        other = None
+        if env_id != cfg.env_id:
             self._check_fits(env_id)
-            returns = evaluate(self.agent.act, self.params, cfg.num_seeds, env_id, episodes,
-                               epsilon, cfg.seed)
+            other = env_id
+        returns = evaluate(self.agent.act, self.params, cfg, self.info, episodes, epsilon,
+                           cfg.seed, env_id=other)
         result = summarize(returns, cfg.seeds, env_id, epsilon)
-        if self.info.family == "atari" and env_id == cfg.env_id:  # the papers' yardstick
-            rand = evaluate_reference(self.agent.act, self.params, cfg, self.info, episodes,
-                                      1.0, seeds.random_baseline(cfg.seed))
+        if family(self.info).random_baseline and other is None:  # the papers' yardstick
+            rand = evaluate(self.agent.act, self.params, cfg, self.info, episodes, 1.0,
+                            seeds.random_baseline(cfg.seed))
             result["random_mean"] = float(rand.mean())
             result["random_std"] = float(rand.std())
         if write:
@@ -93,10 +92,10 @@ class Run:
 
     def _check_fits(self, env_id: str) -> None:
         """The agent can play `env_id`: its observations and actions are this run's."""
-        other = resolve(env_id, "gymnasium" if self.info.backend == "gymnasium" else "auto")
-        if other.family == "minatar":
+        if family_of(env_id).scored_in_jax:
             raise UserError(f"--env {env_id} has no Gymnasium env to evaluate on: evaluate "
                             f"a run trained on {env_id} instead")
+        other = resolve(env_id, "gymnasium" if self.info.backend == "gymnasium" else "auto")
         if other.obs_shape != self.info.obs_shape or other.num_actions != self.num_actions:
             raise UserError(
                 f"--env {env_id} does not fit this run's agent: it has observations "
@@ -126,16 +125,8 @@ class Run:
                             f"{self.config.num_seeds} seed(s)")
         cfg = self.config
         params = jax.tree.map(lambda x: x[seed_index], self.params)
-        act = jax.jit(lambda p, o, k, t: self.agent.act(p, o[None], jax.random.fold_in(k, t),
-                                                        0.0)[0])
-        if self.info.family == "atari":  # the agent's own view: its newest preprocessed frame
-            frames = atari_frames(cfg, params, self.agent.act, max_steps, frame_every)
-            return write_video(frames, out, fps=max(1, 60 // cfg.frame_skip // frame_every),
-                               shrink=1)
-        if self.info.family == "minatar":  # MinAtar: draw the observation planes
-            frames = gymnax_frames(cfg, params, act, max_steps, frame_every)
-            return write_video(frames, out, fps=max(1, 10 // frame_every), shrink=1)
-        frames = gymnasium_frames(cfg, params, act, self.info.obs_dtype, max_steps, frame_every)
+        frames = episode_frames(cfg, self.info, params, self.agent.act, max_steps, frame_every)
+        fps, shrink = family(self.info).video_speed(cfg, fps, shrink)
         return write_video(frames, out, fps=max(1, fps // frame_every), shrink=shrink)
 
     def plot(self, out: str | Path | None = None) -> Path:

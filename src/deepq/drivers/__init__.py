@@ -11,7 +11,7 @@ from deepq.drivers.base import Driver
 from deepq.drivers.episodic import HostEpisodeDriver, JittedEpisodeDriver
 from deepq.drivers.host import HostDriver
 from deepq.drivers.jitted import JittedDriver
-from deepq.envs import resolve
+from deepq.envs import family, resolve
 from deepq.errors import UserError
 
 DRIVERS: dict[tuple[str, str], type[Driver]] = {
@@ -27,7 +27,7 @@ def make_driver(cfg: Config) -> Driver:
     UserError) first."""
     info = resolve(cfg.env_id, cfg.backend, cfg.full_action_set, cfg)
     row = algorithm(validated(cfg))
-    if info.family == "atari" and not row.pixels:
+    if family(info).pixels and not row.pixels:
         raise UserError(f"algo={cfg.algo} does not take ALE ids' DQN preprocessing "
                         f"({cfg.env_id}): train Pong from pixels with --env KarpathyPong-v0")
     return DRIVERS[row.driver, info.backend](cfg, info)

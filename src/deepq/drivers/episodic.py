@@ -28,7 +28,7 @@ from deepq.agents.reinforce import EpisodeBatch
 from deepq.config import Config
 from deepq.drivers.base import Carry, Driver, RunState
 from deepq.drivers.common import map_seeds
-from deepq.envs import EnvInfo, make_gymnax, rollout, seeds
+from deepq.envs import EnvInfo, family, rollout, seeds
 from deepq.envs.pools import LocalEnvs, WorkerEnvs
 from deepq.networks import sparse_rows
 
@@ -122,7 +122,7 @@ class JittedEpisodeDriver(EpisodeDriver):
 
     def __init__(self, cfg: Config, info: EnvInfo):
         super().__init__(cfg, info)
-        self.env, self.env_params = make_gymnax(info.env_id, cfg.full_action_set)
+        self.env, self.env_params = family(info).jax_env(cfg)
         self._chunk = jax.jit(map_seeds(self._chunk_one_seed, (0, None)), donate_argnums=0)
 
     def _play(self, params: Any, key: jax.Array) -> EpisodeBatch:
@@ -220,18 +220,25 @@ class HostEpisodeDriver(EpisodeDriver):
         cfg, dtype = self.cfg, self.info.obs_dtype
         S, B = cfg.num_seeds, cfg.batch_episodes
         env_seeds = seeds.episode_batch(cfg.seeds, batch_index, B)
-        obs = envs.reset(env_seeds).astype(dtype)
-        alive = np.ones(S * B, bool)
         keys = self._split(learner.key)  # [S, 2, key]: the learner's next key, the batch's
         learner, play_key = learner._replace(key=keys[:, 0]), keys[:, 1]
-        steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        while alive.any():
-            actions = self._act(learner.agent.params, play_key,
-                                self._net_input(obs.reshape((S, B, -1))), np.int32(len(steps)))
-            actions = np.asarray(actions).reshape(S * B)
+        params = learner.agent.params
+
+        def policy(obs: np.ndarray, t: int) -> np.ndarray:
+            actions = self._act(params, play_key, self._net_input(obs.reshape((S, B, -1))),
+                                np.int32(t))
+            return np.asarray(actions).reshape(S * B)
+
+        def step(actions: np.ndarray, alive: np.ndarray):
             next_obs, reward, ended = envs.step(actions, alive)
+            return next_obs.astype(dtype), reward, ended
+
+        def keep(steps: list, t, obs, actions, reward, alive) -> list:
             steps.append((obs, actions, reward, alive))
-            obs, alive = next_obs.astype(dtype), alive & ~ended
+            return steps
+
+        obs = envs.reset(env_seeds).astype(dtype)
+        steps = rollout.play_host(obs, step, policy, S * B, keep, [])
         return _stack_padded(steps, S, B, self._net_input), learner
 
     def _net_input(self, obs: np.ndarray) -> Any:

@@ -29,9 +29,9 @@ from deepq.drivers.common import (
     observe,
     trains_at,
 )
-from deepq.envs import EnvInfo, seeds
+from deepq.envs import EnvInfo, family, seeds
 from deepq.envs.atari import AtariEnvs
-from deepq.evaluate import evaluate_reference
+from deepq.evaluate import evaluate
 from deepq.frame_replay import FrameStep
 from deepq.replay import Transition
 
@@ -130,7 +130,7 @@ class HostDriver(StepDriver):
         obs_example = jnp.zeros(self.info.obs_shape, self.info.obs_dtype)
         k_learner, k_best = jax.random.split(key)
         learner = init_learner(self.cfg, self.agent, k_learner, obs_example,
-                               pixel_replay=self.info.family == "atari")
+                               pixel_replay=family(self.info).pixels)
         return Carry(learner, init_best(learner.agent.params, k_best))
 
     def _act_one_seed(self, carry: Carry, obs: jnp.ndarray, it: jnp.ndarray):
@@ -155,7 +155,7 @@ class HostDriver(StepDriver):
         cfg = self.cfg
         S, E = cfg.num_seeds, cfg.num_envs
         shape = (S, E) + self.info.obs_shape
-        pixels = self.info.family == "atari"
+        pixels = family(self.info).pixels
         envs = PixelEnvs(cfg, self.info) if pixels else GymnasiumEnvs(cfg, self.info)
         try:
             # Env seeds differ per seed and per resume point, and repeat across reruns.
@@ -201,11 +201,11 @@ class HostDriver(StepDriver):
             envs.close()
 
     def _select(self, carry: Carry, it: int) -> Carry:
-        """Greedy episodes on a fresh Gymnasium env; every seed keeps its best params."""
+        """Greedy episodes on fresh reference envs; every seed keeps its best params."""
         cfg = self.cfg
         params = carry.learner.agent.params
-        returns = evaluate_reference(self.agent.act, params, cfg, self.info, cfg.select_episodes,
-                                     cfg.eval_epsilon, seeds.host_selection(cfg.seed, it))
+        returns = evaluate(self.agent.act, params, cfg, self.info, cfg.select_episodes,
+                           cfg.eval_epsilon, seeds.host_selection(cfg.seed, it))
         score = jnp.asarray(returns.mean(axis=1), jnp.float32)
         return carry._replace(best=self._keep_better(carry.best, params, score))
 

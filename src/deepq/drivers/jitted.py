@@ -28,7 +28,7 @@ from deepq.drivers.common import (
     map_seeds,
     observe_and_learn,
 )
-from deepq.envs import EnvInfo, make_gymnax
+from deepq.envs import EnvInfo, family
 from deepq.envs.sticky import sticky
 from deepq.evaluate import gymnax_returns
 from deepq.replay import Transition
@@ -50,7 +50,7 @@ class JittedDriver(StepDriver):
 
     def __init__(self, cfg: Config, info: EnvInfo):
         super().__init__(cfg, info)
-        self.env, self.env_params = make_gymnax(info.env_id, cfg.full_action_set)
+        self.env, self.env_params = family(info).jax_env(cfg)
         chunk = map_seeds(self._chunk_one_seed, (0, None, None))
         init = jax.vmap(self._init_one_seed)
         self.mesh = seed_mesh(cfg.num_seeds)

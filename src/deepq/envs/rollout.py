@@ -1,8 +1,9 @@
-"""The one JAX episode loop: fresh gymnax episodes played side by side to their ends.
+"""The two episode loops: fresh episodes played side by side to their ends, in JAX (gymnax
+envs, jittable) or on the host (Gymnasium and ALE envs).
 
-Evaluation and model selection (their returns and lengths) and REINFORCE's batches (every
-step of every episode) play episodes the same way; they differ only in what they keep of
-each step, which the caller's `keep` adds to its own accumulator.
+Evaluation and model selection (their returns and lengths), recordings (frames) and
+REINFORCE's batches (every step of every episode) play episodes the same way; they differ
+only in what they keep of each step, which the caller's `keep` adds to its own accumulator.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from deepq.envs.sticky import sticky
 
@@ -48,3 +50,20 @@ def play(env: Any, env_params: Any, policy: Callable, key: jax.Array, episodes: 
     start = (jnp.zeros((), jnp.int32), obs.astype(dtype), state, jnp.ones(episodes, bool),
              jnp.zeros(episodes, jnp.int32), key, kept)
     return jax.lax.while_loop(running, step, start)[-1]
+
+
+def play_host(obs: np.ndarray, step, policy, n: int, keep, kept):
+    """The one host episode loop: `n` envs side by side from `obs` until each has ended its
+    first episode (the host twin of `play`). Each step: `policy(obs, t) ->
+    actions`, `step(actions, alive) -> (obs, reward, ended)`, then `keep(kept, t, obs,
+    actions, reward, alive) -> kept`, `alive` [n] marking the episodes the step belongs to
+    (`obs` the observations acted on). Returns the final `kept`."""
+    alive = np.ones(n, bool)
+    t = 0
+    while alive.any():
+        actions = np.asarray(policy(obs, t))
+        next_obs, reward, ended = step(actions, alive)
+        kept = keep(kept, t, obs, actions, reward, alive)
+        obs, alive = next_obs, alive & ~ended
+        t += 1
+    return kept
