@@ -38,7 +38,7 @@ class HostEpisodes(ABC):
 
     @abstractmethod
     def reset(self, seeds: list[int]) -> np.ndarray:
-        """Observations [n, ...] of fresh episodes, env i seeded with seeds[i]."""
+        """Observations [n, ...] of fresh episodes, seeded by `seeds` (one per env)."""
 
     @abstractmethod
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,18 +64,21 @@ class GymnasiumEpisodes(HostEpisodes):
         if drawn:  # pygame renders off screen: no sound card or display needed
             os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        vectorised = gym.spec(env_id).vector_entry_point and not drawn
-        self.envs = gym.make_vec(env_id, num_envs=n,
-                                 vectorization_mode="vector_entry_point" if vectorised else "sync",
+        self.vectorised = bool(gym.spec(env_id).vector_entry_point) and not drawn
+        self.envs = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point"
+                                 if self.vectorised else "sync",
                                  **({"render_mode": "rgb_array"} if drawn else {}))
         self.num_envs = n
         self.dtype = dtype
 
     def reset(self, seeds: list[int]) -> np.ndarray:
-        """Seeds s, s+1, ... are passed as s (Gymnasium seeds env i of a vector env with
-        s + i; an id's own vector env, such as CartPole's, takes only one int)."""
+        """Seeds s, s+1, ... are passed as the one int s: a sync vector env seeds env i with
+        s + i, and an id's own vector env (CartPole's) takes only an int, from which it
+        draws every env's start."""
         seeds = [int(s) for s in seeds]
         consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+        if not consecutive and self.vectorised:
+            raise ValueError(f"{self.envs.spec.id}'s own vector env takes consecutive seeds")
         obs, _ = self.envs.reset(seed=seeds[0] if consecutive else seeds)
         return np.asarray(obs, self.dtype)
 
