@@ -19,7 +19,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "weight_init": ("lecun_normal", "torch"),
     "loss": ("mse", "huber", "pseudo_huber"),
     "target_update": ("none", "hard", "polyak"),
-    "optimizer": ("sgd", "rmsprop", "adam"),
+    "optimizer": ("sgd", "rmsprop", "adam", "radam"),
     "lr_schedule": ("constant", "linear"),
     "exploration": ("epsilon_greedy", "boltzmann"),
     "epsilon_schedule": ("linear", "exponential", "multiplicative"),
@@ -62,6 +62,7 @@ class Config:
     # lecun_normal: flax's default (zero biases); torch: weights and biases U(+-1/sqrt(fan-in)),
     # the default of torch7 (DeepMind's DQN code) and PyTorch (MinAtar's examples/dqn.py)
     weight_init: str = "lecun_normal"
+    layer_norm: bool = False  # LayerNorm before each hidden activation (PQN; Ba et al. 2016)
     # --- Rainbow's parts (Hessel et al. 2017), each on its own or together ---
     dueling: bool = False  # value and advantage streams (Wang et al. 2016, eq. 9)
     noisy: bool = False  # noisy head layers instead of epsilon-greedy (Fortunato et al. 2018)
@@ -124,6 +125,13 @@ class Config:
     select_every: int = 0  # steps between greedy evaluations that keep the best params; 0: off
     select_episodes: int = 32  # greedy episodes per selection evaluation
     stop_at_return: float = math.inf  # stop once every seed's best selection score reaches it
+    # --- PQN (algo=pqn: Gallici et al. 2024): rollouts of num_envs x rollout_steps, no replay
+    # and no target network; counts its budget in env steps like DQN ---
+    rollout_steps: int = 32  # steps per env in each rollout
+    num_epochs: int = 2  # passes over each rollout
+    num_minibatches: int = 32  # minibatches per pass (they split num_envs x rollout_steps)
+    q_lambda: float = 0.65  # lambda of the Q(lambda) returns
+    reward_scale: float = 1.0  # the rewards PQN trains on are scaled by this
     # --- policy gradient (algo=reinforce: Williams 1992, as in Karpathy 2016) ---
     # reinforce counts its budget and checkpoint_every in episodes per seed, and uses
     # network=mlp (hidden_sizes, activation), gamma and the optimizer fields above.
@@ -176,7 +184,8 @@ class Config:
                     f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}"
                 )
         positive = ("num_seeds", "total_steps", "num_envs", "batch_size", "buffer_size",
-                    "total_episodes", "batch_episodes",
+                    "total_episodes", "batch_episodes", "rollout_steps", "num_epochs",
+                    "num_minibatches",
                     "train_freq", "gradient_steps", "target_update_interval", "eval_episodes",
                     "chunk_steps", "select_episodes", "frame_skip", "frame_stack",
                     "max_episode_frames", "eval_max_frames")

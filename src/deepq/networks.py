@@ -86,7 +86,8 @@ def _scaled_noise(key: jax.Array, size: int) -> jnp.ndarray:
 
 def q_head(x: jnp.ndarray, num_actions: int, hidden: int, activation: str = "relu",
            dueling: bool = False, noisy: bool = False, noisy_sigma0: float = 0.5,
-           atoms: int = 1, first: int = 0, weight_init: str = "lecun_normal") -> jnp.ndarray:
+           atoms: int = 1, first: int = 0, weight_init: str = "lecun_normal",
+           layer_norm: bool = False) -> jnp.ndarray:
     """The layers after the torso, created in the calling module's scope: one hidden layer,
     then an output per action (and per atom for C51). `dueling` splits them into a value and
     an advantage stream, each with its own hidden layer (Wang et al. 2016, Fig. 1):
@@ -95,8 +96,9 @@ def q_head(x: jnp.ndarray, num_actions: int, hidden: int, activation: str = "rel
 
     applied per atom to the logits with C51 (Hessel et al. 2017, eq. 4 before the softmax).
     `noisy` makes these layers NoisyDense (with their own initialisation), else they are
-    initialised by `weight_init` (see `dense`). Returns [B, A] Q-values, or [B, A, atoms]
-    logits when `atoms` > 1.
+    initialised by `weight_init` (see `dense`); `layer_norm` normalises the hidden layers
+    before their activation (`normed`). Returns [B, A] Q-values, or [B, A, atoms] logits
+    when `atoms` > 1.
     """
 
     def layer(features: int, name: str, inputs: jnp.ndarray) -> jnp.ndarray:
@@ -107,15 +109,23 @@ def q_head(x: jnp.ndarray, num_actions: int, hidden: int, activation: str = "rel
     act = ACTIVATIONS[activation]
     A, N = num_actions, atoms
     if dueling:
-        v = layer(N, "value", act(layer(hidden, "value_hidden", x)))
-        a = layer(A * N, "advantage", act(layer(hidden, "advantage_hidden", x)))
+        v = layer(N, "value", act(normed(layer(hidden, "value_hidden", x), layer_norm)))
+        a = layer(A * N, "advantage",
+                  act(normed(layer(hidden, "advantage_hidden", x), layer_norm)))
         v, a = v.reshape(-1, 1, N), a.reshape(-1, A, N)
         out = v + a - a.mean(axis=1, keepdims=True)
     else:
         # Named as the plain networks always were, so their checkpoints still load.
-        h = act(layer(hidden, f"Dense_{first}", x))
+        h = act(normed(layer(hidden, f"Dense_{first}", x), layer_norm))
         out = layer(A * N, f"Dense_{first + 1}", h).reshape(-1, A, N)
     return out[..., 0] if N == 1 else out
+
+
+def normed(x: jnp.ndarray, on: bool) -> jnp.ndarray:
+    """x through a LayerNorm over its last axis (Ba et al. 2016), created in the calling
+    module's scope, when `on`: PQN's networks normalise every hidden layer before its
+    activation (Gallici et al. 2024)."""
+    return nn.LayerNorm()(x) if on else x
 
 
 class MLP(nn.Module):
@@ -134,7 +144,8 @@ class MLP(nn.Module):
         act = ACTIVATIONS[self.activation]
         *torso, last = self.hidden_sizes
         for i, size in enumerate(torso):
-            x = act(dense(x, size, self.weight_init, f"Dense_{i}"))
+            x = act(normed(dense(x, size, self.weight_init, f"Dense_{i}"),
+                           self.head.get("layer_norm", False)))
         return q_head(x, self.num_actions, last, self.activation, first=len(torso),
                       weight_init=self.weight_init, **self.head)
 
@@ -303,8 +314,8 @@ class ConvQNet(nn.Module):
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
         x = obs.astype(jnp.float32) * self.scale
         for i, (features, kernel, stride) in enumerate(self.convs):
-            x = nn.relu(PatchConv(features, kernel, stride, self.weight_init,
-                                  name=f"Conv_{i}")(x))
+            x = nn.relu(normed(PatchConv(features, kernel, stride, self.weight_init,
+                                         name=f"Conv_{i}")(x), self.head.get("layer_norm", False)))
         return q_head(x.reshape((x.shape[0], -1)), self.num_actions, self.hidden,
                       weight_init=self.weight_init, **self.head)
 
@@ -326,7 +337,8 @@ CONV_NETS = {
 def make_network(name: str, num_actions: int, hidden_sizes: Sequence[int] = (64, 64),
                  activation: str = "relu", weight_init: str = "lecun_normal",
                  **head) -> nn.Module:
-    """`head`: q_head's dueling, noisy, noisy_sigma0 and atoms (all off by default);
+    """`head`: q_head's dueling, noisy, noisy_sigma0, atoms and layer_norm (all off by
+    default; layer_norm also normalises the torso's layers);
     `weight_init`: lecun_normal or torch (see `dense`)."""
     if name == "mlp":
         return MLP(tuple(hidden_sizes), num_actions, activation, head, weight_init)

@@ -66,6 +66,13 @@ KARPATHY = dict(algo="reinforce", network="mlp", hidden_sizes=(200,), activation
                 gamma=0.99, batch_episodes=10, standardize_returns="batch",
                 checkpoint_every=100, select_every=0)
 
+# PQN (Gallici et al. 2024, arXiv 2407.04811; reference code github.com/mttga/purejaxql,
+# config/alg/pqn_*.yaml): rectified Adam, gradient norm clipped at 10, LayerNorm before every
+# hidden activation, gamma 0.99, epsilon annealed linearly from 1; no replay or target net.
+PQN = dict(algo="pqn", optimizer="radam", adam_eps=1e-8, max_grad_norm=10.0, layer_norm=True,
+           gamma=0.99, epsilon_schedule="linear", epsilon_start=1.0, epsilon_steps=0,
+           epsilon_delay=0, learning_starts=0, prefill_random=False)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -324,6 +331,38 @@ PRESETS: dict[str, Preset] = {
             on_default=True,
         ),
         Preset(
+            "pqn-cartpole",
+            "PQN (Gallici et al. 2024, 'Simplifying Deep Temporal Difference Learning', ICLR "
+            "2025) with purejaxql's pqn_cartpole.yaml: 32 envs x 64 steps per rollout, 4 "
+            "epochs x 16 minibatches, two LayerNorm'd layers of 256 ReLU units, RAdam lr 1e-4 "
+            "annealed linearly to 0, gradient norm 10, rewards scaled by 0.1, gamma 0.99, "
+            "lambda 0.95, epsilon 1 -> 0.2 over the first 20% of 500k steps. Added by deepq: "
+            "the greedy policy is scored every 2 rollouts (32 episodes) and training stops "
+            "once every seed scores 500, as the cartpole preset does.",
+            "CartPole-v1",
+            dict(PQN, network="mlp", hidden_sizes=(256, 256), total_steps=500_000,
+                 num_envs=32, rollout_steps=64, num_epochs=4, num_minibatches=16,
+                 learning_rate=1e-4, lr_schedule="linear", reward_scale=0.1, q_lambda=0.95,
+                 epsilon_end=0.2, epsilon_fraction=0.2, select_every=4_096,
+                 select_episodes=32, stop_at_return=500.0),
+        ),
+        Preset(
+            "pqn-minatar",
+            "PQN (Gallici et al. 2024, ICLR 2025) with purejaxql's pqn_minatar.yaml: 128 envs "
+            "x 32 steps per rollout, 2 epochs x 32 minibatches, MinAtar's CNN (16 3x3 "
+            "filters -> 128 units, Young & Tian 2019) with LayerNorm, RAdam lr 5e-4 annealed "
+            "linearly to 0, gradient norm 10, gamma 0.99, lambda 0.65, epsilon 1 -> 0.05 over "
+            "the first 10% of 10M steps; gymnax's MinAtar without sticky actions, as "
+            "purejaxql runs it. purejaxql divides the 0/1 planes by 255; deepq feeds them "
+            "as they are.",
+            "Breakout-MinAtar",
+            dict(PQN, network="minatar_cnn", total_steps=10_000_000, num_envs=128,
+                 rollout_steps=32, num_epochs=2, num_minibatches=32, learning_rate=5e-4,
+                 lr_schedule="linear", q_lambda=0.65, epsilon_end=0.05, epsilon_fraction=0.1,
+                 sticky_actions=0.0, full_action_set=False, eval_episodes=100,
+                 chunk_steps=163_840, checkpoint_every=1_000_000, select_every=0),
+        ),
+        Preset(
             "reinforce",
             "REINFORCE (Williams 1992) with the settings of Karpathy's pg-pong.py (2016, "
             "karpathy.github.io/2016/05/31/rl): one hidden layer of 200 ReLU units without "
@@ -385,13 +424,16 @@ def base_config(env_id: str | None, preset: str | None, algo: str | None = None)
 
 def default_preset(env_id: str, algo: str | None = None) -> str | None:
     """The preset an env trains with when none is named: its own, `nature` for ALE ids;
-    for algo=reinforce, `reinforce` unless the env's own preset is a REINFORCE one."""
+    for algo=reinforce, `reinforce` unless the env's own preset is a REINFORCE one; for
+    algo=pqn, `pqn-minatar` on MinAtar and `pqn-cartpole` elsewhere."""
     name = DEFAULT_PRESET_FOR_ENV.get(env_id)
     if name is None:
         name = "nature" if is_atari(env_id) else None
     own_algo = PRESETS[name].overrides.get("algo", "dqn") if name else "dqn"
     if algo == "reinforce" and own_algo != "reinforce":
         return "reinforce"
+    if algo == "pqn" and own_algo != "pqn":
+        return "pqn-minatar" if env_id.endswith("-MinAtar") else "pqn-cartpole"
     return name
 
 

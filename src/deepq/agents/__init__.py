@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from deepq.agents import dqn, qrdqn, reinforce
+from deepq.agents import dqn, pqn, qrdqn, reinforce
 from deepq.agents.base import Agent
 from deepq.config import Config
 from deepq.errors import UserError
@@ -19,7 +19,8 @@ from deepq.errors import UserError
 class Algorithm(NamedTuple):
     make_agent: Callable[[Config, int], Agent]
     # "steps": env steps into a replay buffer, updates on sampled batches (drivers/common.py);
-    # "episodes": whole episodes, one update per batch of them (drivers/episodic.py).
+    # "episodes": whole episodes, one update per batch of them (drivers/episodic.py);
+    # "rollouts": short rollouts of parallel envs, updates on each (drivers/rollout.py).
     driver: str
     validate: Callable[[Config], None] | None = None  # refuses fields the algorithm cannot use
     pixels: bool = True  # trains on ALE games from pixels (envs/atari.py)
@@ -30,6 +31,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     "random": Algorithm(dqn.make_agent, "steps"),  # the DQN agent at epsilon 1, never trained
     "qrdqn": Algorithm(qrdqn.make_agent, "steps", qrdqn.validate),
     "reinforce": Algorithm(reinforce.make_agent, "episodes", reinforce.validate, pixels=False),
+    "pqn": Algorithm(pqn.make_agent, "rollouts", pqn.validate),
 }
 
 

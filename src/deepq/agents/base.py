@@ -59,6 +59,8 @@ def make_optimizer(cfg: Config, horizon: int) -> optax.GradientTransformation:
                             centered=cfg.rmsprop_centered, momentum=momentum)
     elif cfg.optimizer == "adam":
         opt = optax.adam(lr, eps=cfg.adam_eps)
+    elif cfg.optimizer == "radam":  # rectified Adam (Liu et al. 2020), PQN's optimizer
+        opt = optax.radam(lr, eps=cfg.adam_eps)
     else:
         raise ValueError(cfg.optimizer)
     if cfg.max_grad_norm > 0:

@@ -164,7 +164,8 @@ def make_value_agent(cfg: Config, num_actions: int, head: Head) -> Agent:
     """A DQN-family agent whose network outputs `head.atoms` values per action."""
     network = make_network(cfg.network, num_actions, cfg.hidden_sizes, cfg.activation,
                            cfg.weight_init, dueling=cfg.dueling, noisy=cfg.noisy,
-                           noisy_sigma0=cfg.noisy_sigma0, atoms=head.atoms)
+                           noisy_sigma0=cfg.noisy_sigma0, atoms=head.atoms,
+                           layer_norm=cfg.layer_norm)
     optimizer = make_optimizer(cfg, expected_updates(cfg))
 
     def forward(params: Any, obs: jnp.ndarray, noise: jax.Array | None = None) -> QOutputs:

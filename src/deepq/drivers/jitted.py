@@ -50,6 +50,7 @@ class JittedDriver(StepDriver):
 
     def __init__(self, cfg: Config, info: EnvInfo):
         super().__init__(cfg, info)
+        self.total_iterations = cfg.iterations  # vector-env steps per seed in the run
         self.env, self.env_params = family(info).jax_env(cfg)
         chunk = map_seeds(self._chunk_one_seed, (0, None, None))
         init = jax.vmap(self._init_one_seed)
@@ -78,9 +79,17 @@ class JittedDriver(StepDriver):
         return Carry(learner, init_best(learner.agent.params, k_best), loop)
 
     def _step(self, carry: Carry, it: jnp.ndarray, fill_start: jnp.ndarray):
-        cfg, env, params = self.cfg, self.env, self.env_params
         learner, best, loop = carry
-        actions, eps, learner = act(cfg, self.agent, learner, loop.obs, it)
+        actions, eps, learner = act(self.cfg, self.agent, learner, loop.obs, it)
+        loop, transitions, done, ret, length = self._step_envs(loop, actions)
+        learner = observe_and_learn(self.cfg, self.agent, learner, transitions, it, fill_start)
+        log = StepLog(done, ret, length, eps, learner.last_loss, learner.last_q)
+        return Carry(learner, best, loop), log
+
+    def _step_envs(self, loop: EnvLoop, actions: jnp.ndarray):
+        """One step of every env: the next loop state, the step's Transitions, and which
+        episodes ended with it and their returns and lengths so far."""
+        cfg, env, params = self.cfg, self.env, self.env_params
         key, sub = jax.random.split(loop.key)
         env_actions = actions
         if cfg.sticky_actions > 0:
@@ -98,16 +107,24 @@ class JittedDriver(StepDriver):
         # Replay stores the agent's choice, also when a sticky env repeated its last action.
         transitions = Transition(loop.obs, actions, reward, final_obs,
                                  terminated.astype(jnp.float32), done.astype(jnp.float32))
-        learner = observe_and_learn(cfg, self.agent, learner, transitions, it, fill_start)
         ret = loop.episode_return + reward
         length = loop.episode_length + 1
-        log = StepLog(done, ret, length, eps, learner.last_loss, learner.last_q)
         loop = EnvLoop(state, obs, key, jnp.where(done, 0.0, ret), jnp.where(done, 0, length),
                        jnp.where(done, 0, env_actions))
-        return Carry(learner, best, loop), log
+        return loop, transitions, done, ret, length
 
     def _chunk_one_seed(self, carry: Carry, start: jnp.ndarray, fill_start: jnp.ndarray):
-        total = self.cfg.iterations
+        carry, logs = self._iterate(carry, start, fill_start)
+        if self.cfg.select_every:
+            key, sub = jax.random.split(carry.best.key)
+            params = carry.learner.agent.params
+            score = self._greedy_return(params, sub)
+            carry = carry._replace(best=keep_better(carry.best._replace(key=key), params, score))
+        return carry, logs
+
+    def _iterate(self, carry: Carry, start: jnp.ndarray, fill_start: jnp.ndarray):
+        """The chunk's iterations from `start`: (carry, StepLogs [chunk_iterations, ...])."""
+        total = self.total_iterations
 
         def body(c: Carry, it: jnp.ndarray):
             # The last chunk may run past the end of the run: those iterations do nothing.
@@ -119,13 +136,7 @@ class JittedDriver(StepDriver):
             )
 
         its = start + jnp.arange(self.chunk_iterations, dtype=jnp.int32)
-        carry, logs = jax.lax.scan(body, carry, its)
-        if self.cfg.select_every:
-            key, sub = jax.random.split(carry.best.key)
-            params = carry.learner.agent.params
-            score = self._greedy_return(params, sub)
-            carry = carry._replace(best=keep_better(carry.best._replace(key=key), params, score))
-        return carry, logs
+        return jax.lax.scan(body, carry, its)
 
     def _greedy_return(self, params: Any, key: jax.Array) -> jnp.ndarray:
         """Mean return of `select_episodes` fresh episodes played at eval_epsilon."""
@@ -170,10 +181,10 @@ class JittedDriver(StepDriver):
         chunk = self._start_compiling_chunk().result()
         # The compiled chunk takes the carry split over its devices (a restored one is not).
         state = state._replace(carry=jax.device_put(state.carry, self._seed_sharding()))
-        while state.iteration < self.cfg.iterations and not self.stopped(state):
+        while state.iteration < self.total_iterations and not self.stopped(state):
             carry, logs = chunk(state.carry, np.int32(state.iteration),
                                 np.int32(self.fill_start))
-            ran = min(self.chunk_iterations, self.cfg.iterations - state.iteration)
+            ran = min(self.chunk_iterations, self.total_iterations - state.iteration)
             logs = {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
             state = RunState(carry, state.iteration + ran)
             yield state, logs
