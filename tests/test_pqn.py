@@ -1,11 +1,14 @@
 """PQN (agents/pqn.py, drivers/rollout.py): Q(lambda) returns and the update by hand, and
 runs through the command line that train, resume exactly, evaluate and record."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import deepq
 from deepq import checkpoint
 from deepq.agents import pqn
 from deepq.errors import UserError
@@ -158,3 +161,27 @@ def test_a_killed_pqn_run_resumes_bit_identical_and_its_run_evaluates_and_record
     assert "mean" in out.stdout
     run_deepq("record", str(run), "--out", str(tmp_path / "ep.gif"), check=True)
     assert (tmp_path / "ep.gif").stat().st_size > 1000
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("env_id,extra,driver", [
+    ("CartPole-v1", {"backend": "gymnasium"}, "host"),
+    ("Breakout-MinAtar", {}, "jitted"),
+    ("ALE/Pong-v5", {"eval_max_frames": 400, "frame_resize": (42, 42), "network": "mlp",
+                     "hidden_sizes": (16,)}, "host"),
+])
+def test_pqn_trains_on_every_env_family_and_driver(tmp_path, env_id, extra, driver):
+    """Two rollouts per env family: the loss is finite, the checkpoint holds the run's whole
+    rollouts, and the loaded run evaluates."""
+    cfg = config_for(env_id, algo="pqn", total_steps=200, num_envs=8, rollout_steps=16,
+                     num_minibatches=4, eval_episodes=1, gif=False, qtrace_states=10,
+                     select_every=0, num_seeds=2, **extra)
+    run = deepq.train(cfg, tmp_path / "run", progress=False, artifacts=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["driver"] == driver and summary["steps_per_seed"] == [256, 256]
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]
+    assert all(np.isfinite(float(r.split(",")[6])) for r in rows if int(r.split(",")[1]) > 128)
+    loaded = deepq.load(tmp_path / "run")
+    for got, want in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(run.params)):
+        np.testing.assert_array_equal(got, want)
+    assert np.isfinite(loaded.evaluate(episodes=1)["mean"])

@@ -66,6 +66,14 @@ KARPATHY = dict(algo="reinforce", network="mlp", hidden_sizes=(200,), activation
                 gamma=0.99, batch_episodes=10, standardize_returns="batch",
                 checkpoint_every=100, select_every=0)
 
+# Mnih et al. 2015 (Nature), Methods: the ALE preprocessing and evaluation protocol that the
+# `nature` preset and the presets built on it share.
+NATURE_ATARI = dict(network="nature_cnn", frame_resize=(84, 84), frame_crop_top=0,
+                    frame_skip=4, frame_stack=4, max_pool_frames=True, noop_max=30,
+                    eval_noop_max=30, terminal_on_life_loss=True, sticky_actions=0.0,
+                    full_action_set=False, clip_rewards=True, eval_epsilon=0.05,
+                    eval_episodes=30)
+
 # PQN (Gallici et al. 2024, arXiv 2407.04811; reference code github.com/mttga/purejaxql,
 # config/alg/pqn_*.yaml): rectified Adam, gradient norm clipped at 10, LayerNorm before every
 # hidden activation, gamma 0.99, epsilon annealed linearly from 1; no replay or target net.
@@ -208,17 +216,14 @@ PRESETS: dict[str, Preset] = {
             "over 1M steps, 50M steps, eval eps 0.05 over 30 episodes of at most 18k frames.",
             "ALE/Pong-v5",
             dict(
-                network="nature_cnn", frame_resize=(84, 84), frame_crop_top=0, frame_skip=4,
-                frame_stack=4, max_pool_frames=True, noop_max=30, eval_noop_max=30,
-                terminal_on_life_loss=True, sticky_actions=0.0, full_action_set=False,
-                clip_rewards=True, total_steps=50_000_000, num_envs=1, batch_size=32,
+                NATURE_ATARI, total_steps=50_000_000, num_envs=1, batch_size=32,
                 buffer_size=1_000_000, learning_starts=50_000, train_freq=4, gradient_steps=1,
                 target_update="hard", target_update_interval=2_500, loss="huber",
                 huber_delta=1.0, optimizer="rmsprop", learning_rate=2.5e-4,
                 rmsprop_decay=0.95, rmsprop_eps=0.01, rmsprop_centered=True,
                 max_grad_norm=0.0, gamma=0.99, epsilon_schedule="linear", epsilon_start=1.0,
-                epsilon_end=0.1, epsilon_steps=1_000_000, eval_epsilon=0.05, eval_episodes=30,
-                chunk_steps=10_000, checkpoint_every=500_000,
+                epsilon_end=0.1, epsilon_steps=1_000_000, chunk_steps=10_000,
+                checkpoint_every=500_000,
             ),
         ),
         Preset(
@@ -363,6 +368,22 @@ PRESETS: dict[str, Preset] = {
                  chunk_steps=163_840, checkpoint_every=1_000_000, select_every=0),
         ),
         Preset(
+            "pqn-atari",
+            "PQN (Gallici et al. 2024, ICLR 2025) with purejaxql's pqn_atari.yaml: 128 envs x "
+            "32 steps per rollout, 2 epochs x 32 minibatches, the Nature CNN with LayerNorm, "
+            "RAdam lr 2.5e-4, gradient norm 10, gamma 0.99, lambda 0.65, epsilon 1 -> 0.001 "
+            "over the first 10% of 10M steps; envpool's settings there: frame skip 4, up to "
+            "30 no-op starts, a lost life terminal, rewards clipped, no sticky actions; the "
+            "ALE preprocessing and evaluation protocol of the nature preset (Mnih et al. "
+            "2015).",
+            "ALE/Pong-v5",
+            dict(PQN, **NATURE_ATARI, total_steps=10_000_000, num_envs=128, rollout_steps=32,
+                 num_epochs=2, num_minibatches=32, learning_rate=2.5e-4,
+                 lr_schedule="constant", q_lambda=0.65, epsilon_end=0.001,
+                 epsilon_fraction=0.1, chunk_steps=100_000, checkpoint_every=1_000_000,
+                 select_every=0),
+        ),
+        Preset(
             "reinforce",
             "REINFORCE (Williams 1992) with the settings of Karpathy's pg-pong.py (2016, "
             "karpathy.github.io/2016/05/31/rl): one hidden layer of 200 ReLU units without "
@@ -425,7 +446,7 @@ def base_config(env_id: str | None, preset: str | None, algo: str | None = None)
 def default_preset(env_id: str, algo: str | None = None) -> str | None:
     """The preset an env trains with when none is named: its own, `nature` for ALE ids;
     for algo=reinforce, `reinforce` unless the env's own preset is a REINFORCE one; for
-    algo=pqn, `pqn-minatar` on MinAtar and `pqn-cartpole` elsewhere."""
+    algo=pqn, `pqn-atari` on ALE ids, `pqn-minatar` on MinAtar, `pqn-cartpole` elsewhere."""
     name = DEFAULT_PRESET_FOR_ENV.get(env_id)
     if name is None:
         name = "nature" if is_atari(env_id) else None
@@ -433,6 +454,8 @@ def default_preset(env_id: str, algo: str | None = None) -> str | None:
     if algo == "reinforce" and own_algo != "reinforce":
         return "reinforce"
     if algo == "pqn" and own_algo != "pqn":
+        if is_atari(env_id):
+            return "pqn-atari"
         return "pqn-minatar" if env_id.endswith("-MinAtar") else "pqn-cartpole"
     return name
 

@@ -11,7 +11,7 @@ from deepq.drivers.base import Driver
 from deepq.drivers.episodic import HostEpisodeDriver, JittedEpisodeDriver
 from deepq.drivers.host import HostDriver
 from deepq.drivers.jitted import JittedDriver
-from deepq.drivers.rollout import JittedRolloutDriver
+from deepq.drivers.rollout import HostRolloutDriver, JittedRolloutDriver
 from deepq.envs import family, resolve
 from deepq.errors import UserError
 
@@ -21,6 +21,7 @@ DRIVERS: dict[tuple[str, str], type[Driver]] = {
     ("episodes", "gymnax"): JittedEpisodeDriver,
     ("episodes", "gymnasium"): HostEpisodeDriver,
     ("rollouts", "gymnax"): JittedRolloutDriver,
+    ("rollouts", "gymnasium"): HostRolloutDriver,
 }
 
 
@@ -32,7 +33,4 @@ def make_driver(cfg: Config) -> Driver:
     if family(info).pixels and not row.pixels:
         raise UserError(f"algo={cfg.algo} does not take ALE ids' DQN preprocessing "
                         f"({cfg.env_id}): train Pong from pixels with --env KarpathyPong-v0")
-    if (row.driver, info.backend) not in DRIVERS:
-        raise UserError(f"algo={cfg.algo} runs on JAX envs only ({cfg.env_id} is stepped on "
-                        "the host): pick a gymnax env such as CartPole-v1 or Breakout-MinAtar")
     return DRIVERS[row.driver, info.backend](cfg, info)

@@ -169,7 +169,7 @@ class HostDriver(StepDriver):
             ep_len = np.zeros((S, E), np.int32)
             while it < cfg.iterations and not self.stopped(RunState(carry, it)):
                 K = min(self.chunk_iterations, cfg.iterations - it)
-                logs = _empty_logs(S, K, E)
+                logs = empty_logs(S, K, E)
                 for k in range(K):
                     out = envs.step(obs, actions.reshape(S * E))
                     record = jax.tree.map(lambda x: x.reshape((S, E) + x.shape[1:]), out.record)
@@ -210,7 +210,7 @@ class HostDriver(StepDriver):
         return carry._replace(best=self._keep_better(carry.best, params, score))
 
 
-def _empty_logs(S: int, K: int, E: int) -> dict[str, np.ndarray]:
+def empty_logs(S: int, K: int, E: int) -> dict[str, np.ndarray]:
     return {
         "done": np.zeros((S, K, E), bool),
         "episode_return": np.zeros((S, K, E), np.float32),

@@ -1,26 +1,35 @@
-"""PQN's jitted driver (agents/pqn.py): rollouts of every env, then updates on them, all in
-one compiled chunk per seed, seeds vmapped and split over the cores as the DQN driver's.
+"""PQN's drivers (agents/pqn.py): rollouts of every env, then updates on them.
+
+Jitted (gymnax envs): rollouts and updates in one compiled chunk per seed, seeds vmapped and
+split over the cores as the DQN driver's. Host (Gymnasium and ALE ids): the envs stepped in
+Python, one jitted call per step to act and one per rollout to learn.
 
 One iteration is still one step of the `num_envs` envs, so the clock, the metrics rows, the
-selection between chunks and the checkpoints are the jitted DQN driver's; a chunk is a scan
-over whole rollouts of `rollout_steps` iterations, and the run lasts whole rollouts (its
-total_steps rounded up to a multiple of num_envs x rollout_steps).
+selection between chunks and the checkpoints are the DQN drivers'; a chunk holds whole
+rollouts of `rollout_steps` iterations, and the run lasts whole rollouts (its total_steps
+rounded up to a multiple of num_envs x rollout_steps).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from deepq.agents.base import AgentState
 from deepq.agents.pqn import Rollout, lambda_returns, rollouts
 from deepq.config import Config
-from deepq.drivers.base import Carry, init_best
-from deepq.drivers.common import StepLog, explore_rate
+from deepq.drivers.base import Carry, RunState, init_best, keep_better
+from deepq.drivers.common import StepDriver, StepLog, explore_rate, map_seeds
+from deepq.drivers.host import EnvStep, GymnasiumEnvs, empty_logs
 from deepq.drivers.jitted import EnvLoop, JittedDriver
-from deepq.envs import EnvInfo
+from deepq.envs import EnvInfo, family, seeds
+from deepq.envs.atari import AtariEnvs
+from deepq.evaluate import evaluate
+from deepq.replay import Transition
 
 
 class RolloutLearner(NamedTuple):
@@ -32,15 +41,39 @@ class RolloutLearner(NamedTuple):
     last_q: jnp.ndarray
 
 
+def learn_rollout(cfg: Config, agent: Any, learner: RolloutLearner, steps: Transition,
+                  weight: jnp.ndarray) -> RolloutLearner:
+    """PQN's update on one seed's rollout: `steps` [T, E, ...] in time order, each with its
+    next observation (the final one where an episode ended) and `weight` [T, E] (0 for a
+    step that only reset its env). Q(lambda) returns under the rollout's params, then
+    agent.update's epochs x minibatches."""
+    T, E = steps.reward.shape
+    flat = lambda x: x.reshape((T * E,) + x.shape[2:])  # noqa: E731
+    params = learner.agent.params
+    next_q = agent.q_values(params, flat(steps.next_obs)).max(axis=-1).reshape(T, E)
+    reward = jnp.clip(steps.reward, -1.0, 1.0) if cfg.clip_rewards else steps.reward
+    targets = lambda_returns(reward * cfg.reward_scale, steps.terminated, steps.last, next_q,
+                             cfg.gamma, cfg.q_lambda)
+    batch = Rollout(flat(steps.obs), flat(steps.action), flat(targets), flat(weight))
+    key, k_update = jax.random.split(learner.key)
+    agent_state, metrics = agent.update(learner.agent, batch, k_update)
+    return RolloutLearner(agent_state, key, metrics["loss"], metrics["q_mean"])
+
+
+def rollout_chunk(cfg: Config, chunk_iterations: int, total_iterations: int) -> int:
+    """Iterations per chunk: `chunk_iterations` in whole rollouts, at most the run."""
+    T = cfg.rollout_steps
+    return min(max(chunk_iterations // T, 1) * T, total_iterations)
+
+
 class JittedRolloutDriver(JittedDriver):
     has_replay = False
 
     def __init__(self, cfg: Config, info: EnvInfo):
         super().__init__(cfg, info)
-        T = cfg.rollout_steps
-        self.total_iterations = rollouts(cfg) * T
-        self.chunk_iterations = min(max(self.chunk_iterations // T, 1) * T,
-                                    self.total_iterations)
+        self.total_iterations = rollouts(cfg) * cfg.rollout_steps
+        self.chunk_iterations = rollout_chunk(cfg, self.chunk_iterations,
+                                              self.total_iterations)
 
     def _init_one_seed(self, key: jax.Array) -> Carry:
         cfg, env, params = self.cfg, self.env, self.env_params
@@ -86,17 +119,8 @@ class JittedRolloutDriver(JittedDriver):
 
         (key, loop), (steps, logs) = jax.lax.scan(one_step, (learner.key, loop), None,
                                                   cfg.rollout_steps)
-        T, E = steps.reward.shape
-        flat = lambda x: x.reshape((T * E,) + x.shape[2:])  # noqa: E731
-        next_q = agent.q_values(params, flat(steps.next_obs)).max(axis=-1).reshape(T, E)
-        reward = jnp.clip(steps.reward, -1.0, 1.0) if cfg.clip_rewards else steps.reward
-        targets = lambda_returns(reward * cfg.reward_scale, steps.terminated, steps.last,
-                                 next_q, cfg.gamma, cfg.q_lambda)
-        batch = Rollout(flat(steps.obs), flat(steps.action), flat(targets),
-                        jnp.ones(T * E, jnp.float32))
-        key, k_update = jax.random.split(key)
-        agent_state, metrics = agent.update(learner.agent, batch, k_update)
-        learner = RolloutLearner(agent_state, key, metrics["loss"], metrics["q_mean"])
+        learner = learn_rollout(cfg, agent, learner._replace(key=key), steps,
+                                jnp.ones(steps.reward.shape, jnp.float32))
         return Carry(learner, best, loop), logs
 
 
@@ -104,3 +128,120 @@ def _idle_logs(steps: int, num_envs: int) -> Any:
     nan = jnp.full((steps,), jnp.nan, jnp.float32)
     return StepLog(jnp.zeros((steps, num_envs), bool), jnp.zeros((steps, num_envs), jnp.float32),
                    jnp.zeros((steps, num_envs), jnp.int32), nan, nan, nan)
+
+
+class AtariRolloutEnvs:
+    """ALE games for PQN (envs/atari.py): each step's Transition holds whole observations;
+    the step after a game over only resets its game, and `counted` marks it out."""
+
+    def __init__(self, cfg: Config, info: EnvInfo):
+        self.envs = AtariEnvs(cfg, cfg.num_seeds * cfg.num_envs, training=True)
+
+    def reset(self, env_seeds: list[int]) -> np.ndarray:
+        return self.envs.reset(env_seeds)
+
+    def step(self, obs: np.ndarray, actions: np.ndarray) -> EnvStep:
+        out = self.envs.step(actions)
+        record = Transition(obs, actions.astype(np.int32), out.reward, out.obs,
+                            out.terminated.astype(np.float32),
+                            out.game_over.astype(np.float32))
+        return EnvStep(record, out.obs, out.reward, out.game_over, ~out.ignored)
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+class HostRolloutDriver(StepDriver):
+    """PQN on the host (Gymnasium and ALE ids): every env of every seed stepped in lockstep,
+    one jitted call per step to act, one per rollout to learn (vmapped over seeds)."""
+
+    kind = "host"
+    has_replay = False
+
+    def __init__(self, cfg: Config, info: EnvInfo):
+        super().__init__(cfg, info)
+        self.total_iterations = rollouts(cfg) * cfg.rollout_steps
+        self.chunk_iterations = rollout_chunk(cfg, self.chunk_iterations,
+                                              self.total_iterations)
+        self._init = jax.jit(jax.vmap(self._init_one_seed))
+        self._act = jax.jit(map_seeds(self._act_one_seed, (0, 0, None)))
+        self._learn = jax.jit(map_seeds(self._learn_one_seed), donate_argnums=0)
+        self._keep_better = jax.jit(jax.vmap(keep_better))
+
+    def _init_one_seed(self, key: jax.Array) -> Carry:
+        k_agent, k_learner, k_best = jax.random.split(key, 3)
+        obs_example = jnp.zeros(self.info.obs_shape, self.info.obs_dtype)
+        nan = jnp.full((), jnp.nan, jnp.float32)
+        learner = RolloutLearner(self.agent.init(k_agent, obs_example), k_learner, nan, nan)
+        return Carry(learner, init_best(learner.agent.params, k_best))
+
+    def _act_one_seed(self, carry: Carry, obs: jnp.ndarray, it: jnp.ndarray):
+        learner = carry.learner
+        key, k_act = jax.random.split(learner.key)
+        eps = explore_rate(self.cfg, it, learner.agent.updates)
+        actions = self.agent.act(learner.agent.params, obs, k_act, eps)
+        return actions, eps, carry._replace(learner=learner._replace(key=key))
+
+    def _learn_one_seed(self, carry: Carry, steps: Transition, weight: jnp.ndarray) -> Carry:
+        learner = learn_rollout(self.cfg, self.agent, carry.learner, steps, weight)
+        return carry._replace(learner=learner)
+
+    def initial_state(self) -> RunState:
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
+        return RunState(self._init(keys), 0)
+
+    def chunks(self, state: RunState) -> Iterator[tuple[RunState, dict[str, np.ndarray]]]:
+        cfg = self.cfg
+        S, E, T = cfg.num_seeds, cfg.num_envs, cfg.rollout_steps
+        by_seed = lambda x: x.reshape((S, E) + x.shape[1:])  # noqa: E731
+        envs = AtariRolloutEnvs(cfg, self.info) if family(self.info).pixels \
+            else GymnasiumEnvs(cfg, self.info)
+        try:
+            # Env seeds differ per seed and per resume point, and repeat across reruns.
+            obs = envs.reset(seeds.host_training(cfg.seeds, E, state.iteration))
+            carry, it = state.carry, state.iteration
+            ep_ret = np.zeros((S, E), np.float32)
+            ep_len = np.zeros((S, E), np.int32)
+            while it < self.total_iterations and not self.stopped(RunState(carry, it)):
+                K = min(self.chunk_iterations, self.total_iterations - it)
+                logs = empty_logs(S, K, E)
+                for k0 in range(0, K, T):
+                    records, weights, start = [], [], it  # one epsilon per rollout
+                    for k in range(k0, k0 + T):
+                        actions, eps, carry = self._act(carry, by_seed(obs), jnp.int32(start))
+                        actions, eps = jax.device_get((actions, eps))
+                        out = envs.step(obs, actions.reshape(S * E))
+                        records.append(jax.tree.map(by_seed, out.record))
+                        counted = out.counted.reshape(S, E)
+                        weights.append(counted.astype(np.float32))
+                        obs = out.next_obs
+                        done = out.episode_end.reshape(S, E)
+                        ep_ret += np.where(counted, out.reward.reshape(S, E), 0.0)
+                        ep_len += counted
+                        logs["done"][:, k] = done
+                        logs["episode_return"][:, k] = ep_ret
+                        logs["episode_length"][:, k] = ep_len
+                        logs["epsilon"][:, k] = eps
+                        logs["loss"][:, k] = np.asarray(carry.learner.last_loss)
+                        logs["q_mean"][:, k] = np.asarray(carry.learner.last_q)
+                        ep_ret[done] = 0.0
+                        ep_len[done] = 0
+                        it += 1
+                    # [S, T, E, ...]: each seed's rollout in time order
+                    steps = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *records)
+                    carry = self._learn(carry, steps, np.stack(weights, axis=1))
+                if cfg.select_every:
+                    carry = self._select(carry, it)
+                state = RunState(carry, it)
+                yield state, logs
+        finally:
+            envs.close()
+
+    def _select(self, carry: Carry, it: int) -> Carry:
+        """Greedy episodes on fresh reference envs; every seed keeps its best params."""
+        cfg = self.cfg
+        params = carry.learner.agent.params
+        returns = evaluate(self.agent.act, params, cfg, self.info, cfg.select_episodes,
+                           cfg.eval_epsilon, seeds.host_selection(cfg.seed, it))
+        score = jnp.asarray(returns.mean(axis=1), jnp.float32)
+        return carry._replace(best=self._keep_better(carry.best, params, score))
