@@ -227,6 +227,27 @@ PRESETS: dict[str, Preset] = {
             ),
         ),
         Preset(
+            "atari-fast",
+            "DQN tuned to learn Pong within an hour or two on a small machine, after Lapan "
+            "2017 (Deep Reinforcement Learning Hands-On, ch. 6: 'solve Pong in 30 minutes' on "
+            "a GPU) and RLlib's tuned_examples pong-dqn.yaml: Adam lr 1e-4, replay 100k, a "
+            "10k-step warm-up, target copy every 1k updates, epsilon 1 -> 0.01 over 100k "
+            "steps, Double DQN, 3-step returns, Huber loss, gradient norm 10, Adam eps "
+            "1.5e-4 (Rainbow's, Hessel et al. 2017), batch 32 and "
+            "an update every step; the 2013 CNN (Mnih et al. 2013) on the nature preset's "
+            "preprocessing and evaluation protocol. The network, batch and update frequency "
+            "were picked by their update cost on a 2-core CPU "
+            "(benchmarks/results/atari_update_cost.md).",
+            "ALE/Pong-v5",
+            dict(NATURE_ATARI, network="dqn2013_cnn", total_steps=300_000, num_envs=1,
+                 batch_size=32, buffer_size=100_000, learning_starts=10_000, train_freq=1,
+                 gradient_steps=1, target_update="hard", target_update_interval=1_000,
+                 double_dqn=True, n_step=3, loss="huber", huber_delta=1.0, optimizer="adam",
+                 learning_rate=1e-4, adam_eps=1.5e-4, max_grad_norm=10.0, gamma=0.99,
+                 epsilon_schedule="linear", epsilon_start=1.0, epsilon_end=0.01,
+                 epsilon_steps=100_000, chunk_steps=10_000, checkpoint_every=50_000),
+        ),
+        Preset(
             "dqn",
             "DQN (Mnih et al. 2015) as the env's default preset trains it, unchanged: the "
             "baseline's name in a grid such as --preset dqn,double,rainbow.",
