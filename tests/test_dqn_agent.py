@@ -2,8 +2,6 @@
 (init, dueling, noisy sigma0), the noise of a noisy update's three passes, target_update
 "none", the q_mean metric, the update counter, epsilon_mix and the run's update horizon."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,10 +18,17 @@ SMALL = dict(hidden_sizes=(8,), optimizer="sgd", max_grad_norm=0.0, loss="mse",
              learning_rate=0.1, target_update="hard", target_update_interval=1000)
 
 
-@functools.cache
+_COMPILED: dict = {}
+
+
 def compiled(cfg: Config, num_actions: int):
+    """The agent of `cfg` and its jitted init and update, compiled once per config. Every
+    call builds the agent, so that each test that uses it calls make_agent (mutation
+    testing runs, for a mutant of make_agent, the tests that call it)."""
     agent = make_agent(cfg, num_actions)
-    return agent, jax.jit(agent.init), jax.jit(agent.update)
+    if (cfg, num_actions) not in _COMPILED:
+        _COMPILED[cfg, num_actions] = agent, jax.jit(agent.init), jax.jit(agent.update)
+    return _COMPILED[cfg, num_actions]
 
 
 def _np(tree):
@@ -300,3 +305,25 @@ def test_expected_updates_with_several_envs(envs, starts, batch, freq, total, st
     assert sum(bool(trains_at(cfg, it)) for it in range(cfg.iterations)) == rounds
     got = expected_updates(cfg)
     assert type(got) is int and got == rounds * steps
+
+
+def test_a_linear_learning_rate_reaches_zero_after_the_runs_updates():
+    """lr_schedule=linear anneals the step size to 0 over expected_updates(cfg) updates (3
+    here): the 3rd update still moves the params (lr / 3), a 4th leaves them where they are."""
+    cfg = Config(**{**SMALL, "lr_schedule": "linear"}, total_steps=4, learning_starts=2,
+                 batch_size=1, num_envs=1, train_freq=1)
+    assert expected_updates(cfg) == 3
+    _, init, update = compiled(cfg, 3)
+    state = init(jax.random.PRNGKey(0), jnp.zeros(4))
+    batch = _batch(*_rows(n=4, seed=2))
+    params = [state.params]
+    for i in range(4):
+        state, _ = update(state, batch, jax.random.PRNGKey(i))
+        params.append(state.params)
+
+    def moved(a, b):
+        return max(float(np.abs(np.asarray(x) - np.asarray(y)).max())
+                   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+    assert moved(params[0], params[1]) > 1e-4 and moved(params[2], params[3]) > 1e-5
+    assert moved(params[3], params[4]) < 1e-7  # lr 0, to float rounding

@@ -296,6 +296,18 @@ def test_sum_tree_sums_and_finds_by_hand():
         range(5))
 
 
+def test_sum_tree_never_finds_an_empty_leaf_at_the_total():
+    """A mass at the total (float rounding can put one there) stays among the leaves that
+    hold priority: with leaves [1, 0] and [2, 3, 0, 0] it finds the last non-empty one."""
+    from deepq import prioritized
+
+    two = prioritized.set_priorities(prioritized.init(2), jnp.array([0]), jnp.array([1.0]))
+    assert int(prioritized.find(two, jnp.array(1.0))) == 0
+    four = prioritized.set_priorities(prioritized.init(4), jnp.array([0, 1]),
+                                      jnp.array([2.0, 3.0]))
+    np.testing.assert_array_equal(prioritized.find(four, jnp.array([4.99, 5.0])), [1, 1])
+
+
 def test_sum_tree_leaves_are_the_next_power_of_two():
     from deepq import prioritized
 

@@ -197,3 +197,37 @@ def test_consecutive_updates_carry_the_optimizer_state():
     fresh, _ = agent.update(state._replace(params=one.params), batch)
     assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(two.params),
                                                      jax.tree.leaves(fresh.params)))
+
+
+def test_a_linear_learning_rate_reaches_zero_after_the_runs_batches():
+    """lr_schedule=linear anneals over cfg.batches updates (30 episodes in batches of 10:
+    3): the 3rd update moves the params, a 4th does not."""
+    cfg = Config(algo="reinforce", policy="softmax", hidden_sizes=(4,), optimizer="sgd",
+                 learning_rate=0.5, lr_schedule="linear", max_grad_norm=0.0,
+                 standardize_returns="none", total_episodes=30, batch_episodes=10)
+    agent = reinforce.make_agent(cfg, 3)
+    batch = reinforce.EpisodeBatch(jnp.array([[[1.0, 0.5]], [[0.3, -1.0]]]),
+                                   jnp.array([[2], [0]]), jnp.array([[1.0], [2.0]]),
+                                   jnp.ones((2, 1), bool))
+    states = [agent.init(jax.random.PRNGKey(0), jnp.zeros(2))]
+    for _ in range(4):
+        states.append(agent.update(states[-1], batch)[0])
+    moved = [max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in
+                 zip(jax.tree.leaves(x.params), jax.tree.leaves(y.params)))
+             for x, y in zip(states, states[1:])]
+    assert moved[0] > 1e-3 and moved[2] > 1e-4 and moved[3] < 1e-7  # lr 0, to rounding
+
+
+def test_the_logged_loss_of_a_one_step_batch_is_that_steps_loss():
+    """The logged loss is the policy loss per real step: with one real step (the rest
+    padding) it is -G log pi(a | s) of that step, G = its reward."""
+    cfg = Config(algo="reinforce", policy="softmax", hidden_sizes=(4,), optimizer="sgd",
+                 learning_rate=0.1, max_grad_norm=0.0, standardize_returns="none")
+    agent = reinforce.make_agent(cfg, 3)
+    state = agent.init(jax.random.PRNGKey(1), jnp.zeros(2))
+    obs = jnp.array([[[1.0, -0.5]], [[0.0, 0.0]]])
+    batch = reinforce.EpisodeBatch(obs, jnp.array([[1], [0]]), jnp.array([[2.0], [0.0]]),
+                                   jnp.array([[True], [False]]))
+    log_pi = np.asarray(agent.log_policy(state.params, obs[0]))[0, 1]
+    _, metrics = agent.update(state, batch)
+    assert float(metrics["loss"]) == pytest.approx(-2.0 * log_pi, rel=1e-5)
