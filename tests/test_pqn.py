@@ -185,3 +185,92 @@ def test_pqn_trains_on_every_env_family_and_driver(tmp_path, env_id, extra, driv
     for got, want in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(run.params)):
         np.testing.assert_array_equal(got, want)
     assert np.isfinite(loaded.evaluate(episodes=1)["mean"])
+
+
+def _mlp_q(params, obs):
+    """Q(s, .) of the one-hidden-layer MLP without LayerNorm, in numpy."""
+    p = jax.tree.map(lambda x: np.asarray(x, np.float64), params["params"])
+    h = np.maximum(np.asarray(obs, np.float64) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"],
+                   0.0)
+    return h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
+
+
+def test_the_agent_acts_greedily_or_at_random_and_reports_its_q_values():
+    """q_values is the network's Q(s, .); act takes argmax_a Q(s, a) at epsilon 0 and a
+    uniform action at epsilon 1 (the three actions all drawn, not only the greedy one)."""
+    agent3 = pqn.make_agent(config_for("CartPole-v1", "pqn-cartpole", hidden_sizes=(3,),
+                                       layer_norm=False), 3)
+    state = agent3.init(jax.random.PRNGKey(4), jnp.zeros(4))
+    obs = np.asarray(jax.random.normal(jax.random.PRNGKey(5), (64, 4))) * 3
+    q = _mlp_q(state.params, obs)
+    np.testing.assert_allclose(agent3.q_values(state.params, jnp.asarray(obs)), q, rtol=1e-5,
+                               atol=1e-6)
+    assert len(set(q.argmax(axis=1).tolist())) > 1  # the greedy action varies by row
+    greedy = agent3.act(state.params, jnp.asarray(obs), jax.random.PRNGKey(0), 0.0)
+    np.testing.assert_array_equal(greedy, q.argmax(axis=1))
+    uniform = np.asarray(agent3.act(state.params, jnp.asarray(obs), jax.random.PRNGKey(1), 1.0))
+    assert set(uniform.tolist()) == {0, 1, 2} and (uniform != q.argmax(axis=1)).mean() > 0.4
+    assert greedy.shape == (64,)
+
+
+def test_q_mean_is_the_batch_mean_of_the_greedy_q_and_one_sample_is_its_own_mean():
+    """The update reports q_mean = mean_i max_a Q(s_i, a) before it; with one weighted
+    sample (the rest weighted out) the loss is that sample's 0.5 (Q - G)^2."""
+    cfg, _ = _tiny_agent(num_epochs=1, num_minibatches=1)
+    agent = pqn.make_agent(cfg, 3)
+    state = agent.init(jax.random.PRNGKey(7), jnp.zeros(4))
+    obs = np.asarray(jax.random.normal(jax.random.PRNGKey(8), (4, 4))) * np.array(
+        [[0.2], [1.0], [2.0], [4.0]])
+    q = _mlp_q(state.params, obs)
+    want = q.max(axis=1).mean()
+    for wrong in (q.max(), q.max(axis=0).mean(), q.mean()):
+        assert not np.isclose(want, wrong, rtol=1e-3)
+    action = np.array([2, 0, 1, 1])
+    batch = pqn.Rollout(jnp.asarray(obs, jnp.float32), jnp.asarray(action),
+                        jnp.asarray([1.0, 2.0, 3.0, 4.0]), jnp.asarray([0.0, 1.0, 0.0, 0.0]))
+    _, metrics = agent.update(state, batch, jax.random.PRNGKey(0))
+    assert float(metrics["q_mean"]) == pytest.approx(want, rel=1e-5)
+    assert float(metrics["loss"]) == pytest.approx(0.5 * (q[1, 0] - 2.0) ** 2, rel=1e-5)
+
+
+def test_the_network_and_optimizer_follow_the_config():
+    """layer_norm adds a LayerNorm per hidden layer, weight_init=torch gives non-zero
+    biases, RAdam keeps moments shaped like the params, the counter is int32."""
+    cfg = config_for("CartPole-v1", "pqn-cartpole", hidden_sizes=(8, 8), weight_init="torch")
+    agent = pqn.make_agent(cfg, 2)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(4))
+    names = set(state.params["params"])
+    assert {"LayerNorm_0", "LayerNorm_1"} <= names
+    assert np.abs(np.asarray(state.params["params"]["Dense_0"]["bias"])).min() > 0
+    shapes = {x.shape for x in jax.tree.leaves(state.params)}
+    moments = [x for x in jax.tree.leaves(state.opt_state) if x.shape in shapes and x.ndim]
+    assert len(moments) >= 2 * len(jax.tree.leaves(state.params))  # mu and nu
+    assert state.updates.dtype == jnp.int32
+    plain = pqn.make_agent(cfg.replace(layer_norm=False, weight_init="lecun_normal"), 2)
+    params = plain.init(jax.random.PRNGKey(0), jnp.zeros(4)).params["params"]
+    assert not any(name.startswith("LayerNorm") for name in params)
+    assert float(np.abs(np.asarray(params["Dense_0"]["bias"])).max()) == 0.0
+
+
+def test_the_runs_rollouts_and_the_learning_rate_horizon():
+    """1,000 steps of 8 envs x 16 steps: ceil(1000 / 128) = 8 rollouts of 2 x 4 = 8
+    updates each; a linear lr reaches 0 after those 64 updates (the 64th still moves)."""
+    cfg = config_for("CartPole-v1", "pqn-cartpole", total_steps=1000, num_envs=8,
+                     rollout_steps=16, num_epochs=2, num_minibatches=4)
+    assert pqn.rollouts(cfg) == 8 and type(pqn.rollouts(cfg)) is int
+    assert pqn.updates_per_rollout(cfg) == 8
+    tiny = cfg.replace(hidden_sizes=(3,), layer_norm=False, optimizer="sgd",
+                       learning_rate=0.5, max_grad_norm=0.0, num_epochs=1, num_minibatches=1,
+                       total_steps=4 * 128)  # 4 rollouts x 1 update
+    agent = pqn.make_agent(tiny, 2)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(4))
+    batch = pqn.Rollout(jnp.ones((2, 4)), jnp.array([0, 1]), jnp.array([3.0, -2.0]),
+                        jnp.ones(2))
+    moved = []
+    for i in range(5):
+        new, _ = agent.update(state, batch, jax.random.PRNGKey(i))
+        moved.append(max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+                         for a, b in zip(jax.tree.leaves(new.params),
+                                         jax.tree.leaves(state.params))))
+        state = new
+    assert moved[3] > 1e-4 and moved[4] < 1e-7  # lr 0 after 4 updates, to rounding
