@@ -105,3 +105,35 @@ def test_each_range_is_checked_at_its_ends(name, outside, allowed, context):
             _checked(base.replace(**{name: value}))
         if not isinstance(value, tuple):
             assert str(value) in str(err.value)  # the message quotes the bad value
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"learning_rate": "fast"}, "learning_rate must be a number, got 'fast'"),
+    ({"num_seeds": 1.0}, "num_seeds must be an integer, got 1.0"),
+    ({"double_dqn": 1}, "double_dqn must be true or false, got 1"),
+    ({"batch_size": True}, "batch_size must be an integer, got True"),
+    ({"hidden_sizes": (64, 64.0)}, "hidden_sizes must be integers, e.g. 64,64"),
+    ({"loss": 3}, "loss must be a string, got 3"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number, got nan"),
+    ({"epsilon_decay": float("inf")}, "epsilon_decay must be a finite number, got inf"),
+    ({"stop_at_return": -float("inf")}, "stop_at_return must be a finite number, got -inf"),
+    ({"total_steps": 10**30}, "total_steps=" + str(10**30) + " is more than the compiled"),
+    ({"seed": -2**31}, "seed=-2147483648 is more than the compiled loops can count"),
+    ({"total_steps": 2**31 - 1, "num_envs": 2}, "more than the compiled loops can count"),
+])
+def test_kinds_finiteness_and_int32_budget(changes, message):
+    with pytest.raises(UserError) as info:
+        Config().replace(**changes).validated()
+    assert message in str(info.value)
+
+
+def test_the_edges_that_fit_are_accepted():
+    Config(stop_at_return=float("inf")).validated()
+    Config(total_steps=2**31 - 1 - 1000, learning_starts=1000).validated()
+    Config(seed=2**31 - 1).validated()
+
+
+@pytest.mark.parametrize("pair", ["total_steps=inf", "total_steps=nan", "seed=-inf"])
+def test_overrides_refuse_infinite_counts(pair):
+    with pytest.raises(UserError):
+        parse_overrides([pair])

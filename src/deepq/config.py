@@ -28,6 +28,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+MAX_COUNT = 2**31 - 1  # the compiled loops count steps, updates and episodes in int32
+MAY_BE_INFINITE = ("stop_at_return",)  # +inf: never stop early
+
+
 @dataclass(frozen=True)
 class Config:
     """Every hyperparameter of a run. Steps are environment steps summed over the
@@ -178,6 +182,7 @@ class Config:
 
     def validated(self) -> Config:
         """Return self, or raise UserError naming the first bad value and its fix."""
+        self._check_kinds()
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise UserError(
@@ -192,6 +197,11 @@ class Config:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        # The loops count env steps per seed (whole rollouts for PQN) in int32.
+        if (self.iterations + self.rollout_steps) * self.num_envs > MAX_COUNT:
+            raise UserError(f"total_steps={self.total_steps} with num_envs={self.num_envs} is "
+                            f"more than the compiled loops can count (about {MAX_COUNT:,} env "
+                            "steps per seed): lower total_steps")
         for name in ("learning_starts", "checkpoint_every", "seed", "select_every",
                      "epsilon_steps", "epsilon_delay", "frame_crop_top", "noop_max",
                      "eval_noop_max", "qtrace_states", "env_workers"):
@@ -263,6 +273,38 @@ class Config:
             )
         return self
 
+    def _check_kinds(self) -> None:
+        """Every field has its type (an int where an int belongs: 1.0 is refused), every
+        number is finite (stop_at_return may be inf), every count fits the compiled loops'
+        int32 counters."""
+        for f in dataclasses.fields(self):
+            name, value, default = f.name, getattr(self, f.name), f.default
+            if name == "preset":
+                ok = value is None or isinstance(value, str)
+                kind = "a preset name"
+            elif isinstance(default, bool):
+                ok, kind = isinstance(value, bool), "true or false"
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+                kind = "an integer"
+                if ok and abs(value) > MAX_COUNT:
+                    raise UserError(f"{name}={value} is more than the compiled loops can count "
+                                    f"(at most {MAX_COUNT:,}): use a smaller value")
+            elif isinstance(default, float):
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                kind = "a number"
+                if ok and not math.isfinite(value) and not (name in MAY_BE_INFINITE
+                                                            and value == math.inf):
+                    raise UserError(f"{name} must be a finite number, got {value}")
+            elif isinstance(default, tuple):
+                ok = isinstance(value, tuple) and all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in value)
+                kind = "integers, e.g. 64,64"
+            else:
+                ok, kind = isinstance(value, str), "a string"
+            if not ok:
+                raise UserError(f"{name} must be {kind}, got {value!r}")
+
     @property
     def batches(self) -> int:
         """reinforce: updates per seed, each on `batch_episodes` episodes."""
@@ -287,7 +329,7 @@ def parse_value(key: str, text: str) -> Any:
             raise ValueError(text)
         if isinstance(default, int):
             value = float(text)
-            if value != int(value):
+            if not math.isfinite(value) or value != int(value):
                 raise ValueError(text)
             return int(value)
         if isinstance(default, float):

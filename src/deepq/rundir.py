@@ -82,8 +82,10 @@ def read_doc(run_dir: Path) -> dict:
         if not isinstance(doc, dict) or not isinstance(doc["config"], dict):
             raise TypeError
         return doc
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise UserError(f"{path} is corrupt: restore it or retrain the run") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def read_config(run_dir: Path) -> Config:
@@ -93,6 +95,8 @@ def read_config(run_dir: Path) -> Config:
     doc = read_doc(run_dir)
     try:
         return Config.from_dict({"preset": doc.get("preset"), **doc["config"]})
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}; fix the file or retrain the run") from None
     except TypeError:
         raise UserError(f"{path} is corrupt: restore it or retrain the run") from None
 
