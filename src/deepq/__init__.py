@@ -46,7 +46,7 @@ _keep_freed_memory()
 
 from deepq._version import __version__  # noqa: E402
 from deepq.config import Config  # noqa: E402
-from deepq.errors import DivergedError, Interrupted, UserError  # noqa: E402
+from deepq.errors import DivergedError, Interrupted, StorageError, UserError  # noqa: E402
 
 # The rest of the API imports JAX and the envs; it loads on first use, so that processes
 # which only step envs (envs/pools.py's workers) or read a run's files start light.
@@ -63,4 +63,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["Config", "PRESETS", "config_for", "train", "load", "Run", "UserError",
-           "DivergedError", "Interrupted", "__version__"]
+           "DivergedError", "Interrupted", "StorageError", "__version__"]

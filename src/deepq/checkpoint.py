@@ -6,6 +6,7 @@ over its final name, so a kill at any moment leaves either the old file or the n
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -36,9 +37,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write names no file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -49,6 +52,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def atomic_savefig(fig: Any, out: Path, **kwargs: Any) -> Path:
+    """A matplotlib figure written as `out`'s format, atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=Path(out).suffix[1:].lower(), **kwargs)
+    atomic_write_bytes(Path(out), buffer.getvalue())
+    return Path(out)
 
 
 def save(run_dir: Path, steps: int, state: Any, meta: dict, keep: int = 3,
@@ -90,11 +101,25 @@ def latest(run_dir: Path) -> Path:
     return found[-1]
 
 
-def read_raw(path: Path) -> dict:
+def read_latest(run_dir: Path) -> tuple[Path, dict]:
+    """The newest checkpoint and its raw contents. A reader beside a training run may see the
+    newest file rotated away between listing and reading: it then takes the new newest."""
+    for _ in range(3):
+        path = latest(run_dir)
+        try:
+            return path, read_raw(path, missing_is_user_error=False)
+        except FileNotFoundError:
+            continue
+    return latest(run_dir), read_raw(latest(run_dir))
+
+
+def read_raw(path: Path, missing_is_user_error: bool = True) -> dict:
     """The checkpoint as nested dicts of numpy arrays: {"meta": ..., "state": ...}."""
     try:
         raw = serialization.msgpack_restore(Path(path).read_bytes())
     except FileNotFoundError:
+        if not missing_is_user_error:
+            raise
         raise UserError(f"checkpoint {path} does not exist") from None
     except Exception:
         raise UserError(

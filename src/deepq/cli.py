@@ -1,6 +1,7 @@
 """The `deepq` command line: train, eval, record, plot, compare, presets, envs.
 
-Bad input exits 2 with one line on stderr; a diverged run exits 3.
+Every failure is one line on stderr and an exit code: 2 bad input, 3 a diverged run, 74 a
+failed write (a full disk), 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from deepq import grid
@@ -19,16 +22,24 @@ from deepq.compare import PLOT_FILE, TABLE_FILE, compare
 from deepq.config import Config, parse_overrides, parse_value
 from deepq.envs import GYMNAX_ENVS
 from deepq.envs.atari import frame_shape, is_atari, overridden_defaults
-from deepq.errors import DivergedError, Interrupted, UserError
+from deepq.errors import DivergedError, Interrupted, StorageError, UserError
 from deepq.frame_replay import memory_bytes
 from deepq.presets import PRESETS, config_for
 from deepq.report import plot_runs
 from deepq.run import Run
-from deepq.rundir import CURVES_FILE, EVAL_FILE, GIF_FILE, SUMMARY_FILE, read_config
+from deepq.rundir import (
+    CURVES_FILE,
+    EVAL_FILE,
+    GIF_FILE,
+    SUMMARY_FILE,
+    check_output_file,
+    read_config,
+)
 from deepq.training import train
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+EXIT_IO = 74  # sysexits' EX_IOERR
 
 # Flags of `train` that map onto Config fields under another name.
 _RENAMED = {"seeds": "num_seeds"}
@@ -222,6 +233,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         grid.start(members, out, args.force, **grid_kwargs)
         _print_comparison(out)
         return 0
+    if args.resume and args.force:
+        raise UserError("--resume continues the run and --force would start it over: drop "
+                        "one of them")
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
             raise UserError("--resume RUN continues RUN in place: drop --out")
@@ -336,6 +350,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise UserError(f"--out {out}: use a .png, .pdf or .svg file")
+    check_output_file(out)
     print(plot_runs([Path(r) for r in args.runs], out))
     return 0
 
@@ -358,8 +373,11 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "record": cmd_record, "plot": 
 
 def main(argv: list[str] | None = None) -> int:
     _configure_jax()
+    previous = _sigterm_as_interrupt()
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "out", None) == "" or getattr(args, "resume", None) == "":
+            raise UserError("an empty path was given (--out or --resume): name a path")
         return COMMANDS[args.command](args)
     except UserError as exc:
         print(f"deepq: error: {exc}", file=sys.stderr)
@@ -367,12 +385,34 @@ def main(argv: list[str] | None = None) -> int:
     except DivergedError as exc:
         print(f"deepq: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
+    except StorageError as exc:
+        print(f"deepq: error: {exc}", file=sys.stderr)
+        return EXIT_IO
+    except OSError as exc:  # a write outside training (eval.json, a video, a plot)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"deepq: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_IO
     except Interrupted as exc:
         print(f"deepq: {exc}", file=sys.stderr)
         return 128 + exc.signum
     except KeyboardInterrupt:  # outside training: nothing of a run is at stake
-        print("deepq: interrupted", file=sys.stderr)
+        print("deepq: stopped by SIGINT", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM outside training stops as Ctrl-C does, with a line and exit 143, instead of
+    the silent default; training installs its own handlers (training._StopSignals)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise Interrupted("stopped by SIGTERM", signum)
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _configure_jax() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepq.checkpoint import atomic_write_text
+from deepq.checkpoint import atomic_savefig, atomic_write_text
 from deepq.errors import UserError
 from deepq.report import read_metrics
 from deepq.rundir import EVAL_FILE, read_config
@@ -185,7 +185,11 @@ def compare(run_dirs: list[Path], out_dir: Path, labels: list[str] | None = None
             "curve_iqm_ci": curve_ci[s.label].tolist(),
         } for s in group]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write to --out {out_dir}: {exc.strerror}; pick another "
+                        "--out") from None
 
     atomic_write_text(out_dir / JSON_FILE, json.dumps(result, indent=2) + "\n")
     atomic_write_text(out_dir / TABLE_FILE, table(result))
@@ -255,7 +259,7 @@ def plot(result: dict, out: Path) -> Path:
         ax_curve.legend(fontsize=8)
         ax_curve.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    atomic_savefig(fig, out, dpi=110)
     plt.close(fig)
     return out
 # pragma: no mutate end

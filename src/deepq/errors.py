@@ -1,4 +1,5 @@
-"""Errors a user can fix. The command line prints them as one line and exits 2."""
+"""Errors a user can fix. The command line prints each as one line on stderr and exits with
+its code: 2 bad input, 3 diverged, 74 a failed write (EX_IOERR), 128 + signal."""
 
 
 class UserError(Exception):
@@ -16,3 +17,8 @@ class Interrupted(Exception):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.signum = signum
+
+
+class StorageError(Exception):
+    """A write failed (the disk is full, an I/O error): the message says what is intact and
+    how to go on. The command line exits 74 (sysexits' EX_IOERR)."""

@@ -19,7 +19,7 @@ from deepq.compare import compare
 from deepq.config import Config
 from deepq.drivers import make_driver
 from deepq.errors import UserError
-from deepq.rundir import SUMMARY_FILE
+from deepq.rundir import LOCK_FILE, SUMMARY_FILE, RunLock, check_writable
 from deepq.training import train
 
 GRID_FILE = "grid.json"
@@ -30,12 +30,24 @@ def is_grid(path: str | Path) -> bool:
 
 
 def read_members(out: Path) -> list[dict]:
-    """grid.json's members: {"name", "preset", "config"} each."""
+    """grid.json's members: {"name", "preset", "config"} each, the configs checked."""
+    path = Path(out) / GRID_FILE
     try:
-        return json.loads((Path(out) / GRID_FILE).read_text())["members"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        raise UserError(f"{Path(out) / GRID_FILE} is missing or corrupt: start the grid "
-                        "again with --force") from None
+        members = json.loads(path.read_text())["members"]
+        if not isinstance(members, list) or not members:
+            raise TypeError
+        for m in members:
+            name = m["name"]
+            if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+                raise TypeError
+            Config.from_dict({"preset": m.get("preset"), **m["config"]})
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{path} is missing or corrupt: start the grid again with --force") \
+            from None
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}; fix the file or start the grid again with --force") \
+            from None
+    return members
 
 
 def member_name(preset: str | None, algo: str | None, several_algos: bool) -> str:
@@ -54,7 +66,7 @@ def start(members: list[tuple[str, str | None, Config]], out: str | Path, force:
                         "or algorithm once")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a directory: pick another --out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()):
         if not is_grid(out):
             raise UserError(f"grid dir {out} already exists and holds no {GRID_FILE}: pick "
                             "another --out")
@@ -63,18 +75,26 @@ def start(members: list[tuple[str, str | None, Config]], out: str | Path, force:
                             "or --force to start it over")
     for _, _, cfg in members:
         make_driver(cfg)  # an env or option the driver refuses fails before any training
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {"members": [{"name": n, "preset": p, "config": c.to_dict()} for n, p, c in members]}
-    checkpoint.atomic_write_text(out / GRID_FILE, json.dumps(doc, indent=2) + "\n")
-    return run(out, fresh=force, on_member=on_member, **train_kwargs)
+    check_writable(out)
+    with RunLock(out):
+        doc = {"members": [{"name": n, "preset": p, "config": c.to_dict()}
+                           for n, p, c in members]}
+        checkpoint.atomic_write_text(out / GRID_FILE, json.dumps(doc, indent=2) + "\n")
+        return _run_members(out, fresh=force, on_member=on_member, **train_kwargs)
 
 
 def run(out: str | Path, fresh: bool = False, on_member: Callable | None = None,
         **train_kwargs) -> list:
     """Train every member of the grid in `out` that has not finished (a member with
     checkpoints resumes from its last one), then compare them all. `fresh`: retrain
-    every member from scratch."""
+    every member from scratch. One process at a time: the grid dir is locked (RunLock)."""
     out = Path(out)
+    read_members(out)  # a missing or corrupt grid.json is named before the lock file is made
+    with RunLock(out):
+        return _run_members(out, fresh, on_member, **train_kwargs)
+
+
+def _run_members(out: Path, fresh: bool, on_member: Callable | None, **train_kwargs) -> list:
     members = read_members(out)
     runs = []
     for m in members:

@@ -18,6 +18,7 @@ import numpy as np
 from deepq.checkpoint import atomic_write_bytes
 from deepq.config import Config
 from deepq.envs import family, seeds
+from deepq.errors import UserError
 from deepq.report import TRACE_COLUMNS, TRACE_FILE, read_trace, truncate_metrics
 
 __all__ = ["QTrace", "collect_states", "heldout_states", "read_trace"]
@@ -68,15 +69,29 @@ def heldout_states(run_dir: Path, cfg: Config, info: Any) -> np.ndarray | None:
     if cfg.qtrace_states == 0:
         return None
     path = Path(run_dir) / STATES_FILE
-    if path.exists():
-        states = np.load(path)
-        if states.shape[1:] == tuple(info.obs_shape):
-            return states
+    states = read_heldout(run_dir)
+    if states is not None and states.shape[1:] == tuple(info.obs_shape):
+        return states
     states = collect_states(cfg, info, cfg.qtrace_states, seeds.heldout(cfg.seed))
     buffer = io.BytesIO()
     np.save(buffer, states)
     atomic_write_bytes(path, buffer.getvalue())
     return states
+
+
+def read_heldout(run_dir: Path) -> np.ndarray | None:
+    """heldout_states.npy, or None when the run dir has none."""
+    path = Path(run_dir) / STATES_FILE
+    if not path.exists():
+        return None
+    try:
+        states = np.load(path, allow_pickle=False)
+        if not isinstance(states, np.ndarray) or states.ndim < 2:
+            raise ValueError
+        return states
+    except (OSError, ValueError, EOFError):
+        raise UserError(f"{path} is damaged: delete it (deepq collects new held-out states; "
+                        "the Q trace then continues on them)") from None
 
 
 class QTrace:
@@ -100,7 +115,7 @@ class QTrace:
     def log(self, seeds: list[int], values: np.ndarray, step: int) -> None:
         new = not self.path.exists()
         with open(self.path, "a", newline="") as f:
-            out = csv.writer(f)
+            out = csv.writer(f, lineterminator="\n")
             if new:
                 out.writerow(TRACE_COLUMNS)
             for seed, value in zip(seeds, values):

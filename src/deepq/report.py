@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 
-from deepq.checkpoint import atomic_write_text
+from deepq.checkpoint import atomic_savefig, atomic_write_text
 from deepq.errors import UserError
 
 METRICS_FILE = "metrics.csv"
@@ -65,7 +67,7 @@ class MetricsWriter:
                         self._running[seed] = float(running_reward(returns)[-1])
         new = not self.path.exists()
         self._file = open(self.path, "a", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS, lineterminator="\n")
         if new:
             self._csv.writeheader()
         from tensorboardX import SummaryWriter
@@ -155,12 +157,12 @@ def truncate_metrics(path: Path, last: int, column: str = "env_step") -> None:
 
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)
+    lines = path.read_text().splitlines()  # LF or CRLF: written back with LF
     if not lines:
         return
-    col = lines[0].rstrip("\n").split(",").index(column)
-    kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split(",")[col]) <= last]
-    atomic_write_text(path, "".join(kept))
+    col = lines[0].split(",").index(column)
+    kept = [lines[0]] + [ln for ln in lines[1:] if float(ln.split(",")[col]) <= last]
+    atomic_write_text(path, "".join(ln + "\n" for ln in kept))
 
 
 def read_metrics(run_dir: Path) -> dict[str, np.ndarray]:
@@ -172,9 +174,28 @@ def read_metrics(run_dir: Path) -> dict[str, np.ndarray]:
 
 def read_columns(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
     """A CSV file's `columns` as float arrays."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {c: np.array([float(r[c]) for r in rows]) for c in columns}
+    def damaged(what: str) -> UserError:
+        return UserError(f"{path} is damaged ({what}): restore it, or delete it to drop the "
+                         "curve it holds")
+
+    try:
+        text = Path(path).read_text()
+        if not text.endswith("\n"):  # a reader beside a training run: its row is half written
+            text = text[: text.rfind("\n") + 1]
+        reader = csv.DictReader(io.StringIO(text))
+        header = reader.fieldnames or []
+        rows = list(reader)
+    except (UnicodeDecodeError, csv.Error):
+        raise damaged("not CSV text") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise damaged(f"no {missing[0]} column")
+    try:
+        return {c: np.array([float(r[c]) for r in rows]) for c in columns}
+    except (ValueError, TypeError):  # TypeError: a short row's missing field is None
+        raise damaged("a row that is not numbers") from None
 
 
 def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
@@ -256,7 +277,7 @@ def plot_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) 
         ax.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=110)
+    atomic_savefig(fig, out, dpi=110)
     plt.close(fig)
     return out
 
@@ -271,8 +292,10 @@ def write_video(frames: list[np.ndarray], out: Path, fps: int = 50, shrink: int 
     elif suffix == ".mp4":
         import imageio.v3 as iio
 
-        iio.imwrite(out, np.stack(frames), extension=".mp4", fps=fps, codec="libx264",
+        tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")  # ffmpeg reads the suffix
+        iio.imwrite(tmp, np.stack(frames), extension=".mp4", fps=fps, codec="libx264",
                     macro_block_size=1)
+        tmp.replace(out)
     else:
         raise UserError(f"--out {out}: the video must end in .gif or .mp4")
     return out
@@ -318,13 +341,30 @@ def start_plot_process(run_dir: Path, out: Path):
     import subprocess
     import sys
 
-    return subprocess.Popen([sys.executable, "-m", "deepq.report", str(run_dir), str(out)],
+    return subprocess.Popen([sys.executable, "-m", "deepq.report", str(run_dir), str(out),
+                             str(os.getpid())],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _end_with_parent(parent: int) -> None:
+    """Linux: the kernel sends this process SIGKILL when its parent dies (prctl
+    PR_SET_PDEATHSIG), so a killed trainer leaves no plotter writing into its run dir."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent check below still holds
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 if __name__ == "__main__":
     import sys
 
+    _end_with_parent(int(sys.argv[3]))
     plot_runs([Path(sys.argv[1])], Path(sys.argv[2]))
 
 

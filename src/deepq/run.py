@@ -26,7 +26,14 @@ from deepq.errors import UserError
 from deepq.evaluate import evaluate, summarize
 from deepq.render import episode_frames
 from deepq.report import plot_runs, write_video
-from deepq.rundir import CONFIG_FILE, CURVES_FILE, EVAL_FILE, prepare_new_run, read_config
+from deepq.rundir import (
+    CONFIG_FILE,
+    CURVES_FILE,
+    EVAL_FILE,
+    check_output_file,
+    prepare_new_run,
+    read_config,
+)
 
 
 class Run:
@@ -45,8 +52,7 @@ class Run:
     @classmethod
     def load(cls, path: str | Path) -> Run:
         cfg = read_config(Path(path))
-        ckpt = checkpoint.latest(Path(path))
-        raw = checkpoint.read_raw(ckpt)
+        ckpt, raw = checkpoint.read_latest(Path(path))
         try:
             params = saved_params(cfg, raw["state"]["carry"])
         except (KeyError, TypeError):
@@ -106,9 +112,20 @@ class Run:
     def predict(self, obs: Any, seed_index: int = 0, epsilon: float = 0.0,
                 key: Any = None) -> np.ndarray:
         """Actions of one seed's agent for a batch of observations [B, ...] (or one obs)."""
-        obs = jnp.asarray(obs, self.info.obs_dtype)
-        single = obs.ndim == len(self.info.obs_shape)
-        batch = obs[None] if single else obs
+        self._check_seed_index(seed_index)
+        if not 0.0 <= epsilon <= 1.0:
+            raise UserError(f"epsilon must be in [0, 1], got {epsilon}")
+        shape = tuple(self.info.obs_shape)
+        try:
+            obs = np.asarray(obs, self.info.obs_dtype)
+        except (TypeError, ValueError):
+            raise UserError(f"obs must be numbers of shape {shape} (or a batch [B, "
+                            f"{', '.join(map(str, shape))}])") from None
+        single = obs.shape == shape
+        if not single and obs.shape[1:] != shape:
+            raise UserError(f"obs has shape {obs.shape}: the agent takes {shape} or a batch "
+                            f"[B, {', '.join(map(str, shape))}]")
+        batch = jnp.asarray(obs[None] if single else obs)
         params = jax.tree.map(lambda x: x[seed_index], self.params)
         key = jax.random.PRNGKey(0) if key is None else key
         actions = np.asarray(self.agent.act(params, batch, key, epsilon))
@@ -120,14 +137,19 @@ class Run:
         out = Path(out)
         if out.suffix.lower() not in (".gif", ".mp4"):
             raise UserError(f"--out {out}: the video must end in .gif or .mp4")
-        if not 0 <= seed_index < self.config.num_seeds:
-            raise UserError(f"seed index {seed_index} out of range: the run has "
-                            f"{self.config.num_seeds} seed(s)")
+        self._check_seed_index(seed_index)
+        check_output_file(out)
         cfg = self.config
         params = jax.tree.map(lambda x: x[seed_index], self.params)
         frames = episode_frames(cfg, self.info, params, self.agent.act, max_steps, frame_every)
         fps, shrink = family(self.info).video_speed(cfg, fps, shrink)
         return write_video(frames, out, fps=max(1, fps // frame_every), shrink=shrink)
+
+    def _check_seed_index(self, seed_index: Any) -> None:
+        n = self.config.num_seeds
+        if not isinstance(seed_index, int | np.integer) or not 0 <= seed_index < n:
+            raise UserError(f"seed index {seed_index!r} out of range: the run has {n} seed(s), "
+                            f"indices 0 to {n - 1}")
 
     def plot(self, out: str | Path | None = None) -> Path:
         return plot_runs([self.path], out or self.path / CURVES_FILE)

@@ -13,6 +13,8 @@ A SIGKILL loses at most `checkpoint_minutes` of training.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import signal
 import sys
@@ -29,17 +31,20 @@ from deepq import checkpoint
 from deepq.config import Config
 from deepq.drivers import make_driver
 from deepq.drivers.base import Driver, RunState
-from deepq.errors import DivergedError, Interrupted, UserError
+from deepq.errors import DivergedError, Interrupted, StorageError, UserError
 from deepq.presets import config_for
-from deepq.qtrace import QTrace, heldout_states
-from deepq.report import MetricsWriter, start_plot_process
+from deepq.qtrace import QTrace, heldout_states, read_heldout
+from deepq.report import MetricsWriter, read_metrics, read_trace, start_plot_process
 from deepq.run import Run
 from deepq.rundir import (
     CURVES_FILE,
     GIF_FILE,
+    METRICS_FILE,
     SUMMARY_FILE,
+    RunLock,
+    check_new_run,
     check_writable,
-    prepare_new_run,
+    clear_run,
     read_config,
     write_config,
 )
@@ -66,42 +71,62 @@ def train(
     out = Path(out)
     started = time.perf_counter()
     with _StopSignals(out) as stop:  # from the start: a signal never cuts a write in half
+        # Everything is read and checked first; the run dir changes only under its lock.
         if resume:
-            driver, state, episodes = _resume(out, overrides, config, env_id, preset)
+            if force:
+                raise UserError("--resume continues the run and --force would start it over: "
+                                "drop one of them")
+            cfg = _resumed_config(out, overrides, config, env_id, preset)
         else:
             if config is not None and (env_id or preset or overrides):
                 raise UserError("pass either a Config or env_id / preset / overrides, not both")
             cfg = config.validated() if config is not None else config_for(env_id, preset,
                                                                              **overrides)
-            driver = make_driver(cfg)  # validates the env before anything on disk changes
-            prepare_new_run(out, force)
-            write_config(out, cfg, driver.info.backend)
-            state = driver.initial_state()
-            episodes = [0] * cfg.num_seeds
-        state, timing = _train_loop(driver, out, state, episodes, resume, progress, stop)
-        stop.training = False  # from here a signal stops the artifacts at once
-        if stop.signum is not None:  # it came during the last chunk: training is complete
-            raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after the last "
-                              f"chunk; the final checkpoint is saved: deepq train --resume "
-                              f"{out} writes the eval, curves and GIF", stop.signum)
-        return _finish(driver, out, state, episodes, timing, started, artifacts)
+        driver = make_driver(cfg)  # validates the env before anything on disk changes
+        if not resume:
+            check_new_run(out, force)
+        with RunLock(out), _storage_faults(out, stop):
+            if resume:
+                state, episodes = _resumed_state(driver, out, "total_steps" in overrides
+                                                 or "total_episodes" in overrides)
+            else:
+                clear_run(out)
+                write_config(out, cfg, driver.info.backend)
+                state = driver.initial_state()
+                episodes = [0] * cfg.num_seeds
+            state, timing = _train_loop(driver, out, state, episodes, resume, progress, stop)
+            stop.training = False  # from here a signal stops the artifacts at once
+            if stop.signum is not None:  # it came during the last chunk: training is complete
+                raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after the "
+                                  f"last chunk; the final checkpoint is saved: deepq train "
+                                  f"--resume {out} writes the eval, curves and GIF", stop.signum)
+            return _finish(driver, out, state, episodes, timing, started, artifacts)
 
 
-def _resume(out: Path, overrides: dict, config: Any, env_id: Any,
-            preset: Any) -> tuple[Driver, RunState, list[int]]:
+def _resumed_config(out: Path, overrides: dict, config: Any, env_id: Any,
+                    preset: Any) -> Config:
+    """The run dir's own config, its budget extended by `overrides` (checked, not written)."""
     extend = {k: v for k, v in overrides.items() if v is not None}
     fixed = [k for k in extend if k not in ("total_steps", "total_episodes")]
     if config is not None or env_id or preset or fixed:
         raise UserError("resume=True continues the run dir's own config; only total_steps "
                         "(total_episodes for reinforce) may extend it")
     cfg = read_config(out)
-    if extend:
-        cfg = cfg.replace(**extend).validated()
-    driver = make_driver(cfg)
+    return cfg.replace(**extend).validated() if extend else cfg
+
+
+def _resumed_state(driver: Driver, out: Path, extended: bool) -> tuple[RunState, list[int]]:
+    """The newest checkpoint, after every file the resume reads is checked; only then the
+    (extended) config is written. A resume that cannot continue changes nothing."""
     state, meta = driver.restore(out)
-    check_writable(out)
-    write_config(out, cfg, driver.info.backend)
-    return driver, state, meta["episodes"]
+    done = driver.clock(state)
+    if extended and driver.total < done:
+        raise UserError(f"the newest checkpoint of {out} is at {driver.clock_unit} {done:,}: "
+                        f"a budget of {driver.total:,} would end before it; give at least "
+                        f"{done:,}")
+    check_run_files(out)
+    write_config(out, driver.cfg, driver.info.backend)
+    return state, meta["episodes"]
 
 
 def _train_loop(driver: Driver, out: Path, state: RunState, episodes: list[int], resume: bool,
@@ -203,6 +228,44 @@ def _finish(driver: Driver, out: Path, state: RunState, episodes: list[int], tim
     summary["total_seconds"] = round(time.perf_counter() - started, 3)
     checkpoint.atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return run
+
+
+# errnos of a write the machine refused: full disk or quota, file-size limit, I/O error,
+# read-only file system, permissions changed under the run
+WRITE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS, errno.EACCES,
+                errno.EPERM)
+
+
+def check_run_files(out: Path) -> None:
+    """The files a resume reads and continues: metrics.csv, qtrace.csv and the held-out
+    states must parse (each reader raises a UserError naming its file); the dir writable."""
+    if (out / METRICS_FILE).exists():
+        read_metrics(out)
+    read_trace(out)
+    read_heldout(out)
+    check_writable(out)
+
+
+@contextlib.contextmanager
+def _storage_faults(out: Path, stop: _StopSignals):
+    """A failed write (a full disk, an I/O error) becomes one StorageError line saying what
+    is intact. Checkpoints are atomic: the newest one on disk is whole."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in WRITE_FAULTS:
+            raise
+        where = exc.filename or out
+        found = checkpoint.list_checkpoints(out)
+        if stop.training is False:
+            then = (f"training finished and its final checkpoint is saved: free space, then "
+                    f"deepq train --resume {out} writes the eval, curves and GIF")
+        elif found:
+            then = (f"the newest checkpoint {found[-1]} is intact: free space, then deepq "
+                    f"train --resume {out}")
+        else:
+            then = "no checkpoint was written yet: free space and start the run again"
+        raise StorageError(f"cannot write {where}: {exc.strerror or exc}; {then}") from None
 
 
 class _StopSignals:
