@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: install demo test test-slow mutate lint clean
+.PHONY: install demo test test-slow test-ray mutate lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ mutate: $(MUTATE_STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow -p no:cacheprovider -o addopts=""
+
+# Grids, a dead worker node and a killed driver on a two-node Ray cluster started here.
+test-ray: $(STAMP)
+	$(BIN)/pytest -q -m ray -p no:cacheprovider -o addopts=""
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools

@@ -34,7 +34,7 @@ def start_deepq(*args: str, **popen) -> subprocess.Popen:
     """`deepq ARGS` in the background (stdout and stderr to DEVNULL unless given)."""
     popen.setdefault("stdout", subprocess.DEVNULL)
     popen.setdefault("stderr", subprocess.DEVNULL)
-    env = dict(os.environ, SDL_AUDIODRIVER="dummy")
+    env = dict(popen.pop("env", os.environ), SDL_AUDIODRIVER="dummy")
     return subprocess.Popen([*DEEPQ, *args], cwd=ROOT, env=env, **popen)
 
 
@@ -105,11 +105,11 @@ def _host_reference(run_dir: str, cut: int, out: str) -> None:
     import jax
     from flax import serialization
 
-    from deepq.cli import _configure_jax
     from deepq.drivers import make_driver
+    from deepq.jaxcache import use_compilation_cache
     from deepq.rundir import read_config
 
-    _configure_jax()
+    use_compilation_cache()
     cfg = read_config(Path(run_dir))
     driver = make_driver(cfg)
     assert driver.kind == "host", driver.kind

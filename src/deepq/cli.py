@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -17,13 +18,15 @@ from pathlib import Path
 
 from deepq import grid
 from deepq._version import __version__
-from deepq.agents import ALGORITHMS
+from deepq.agents import ALGORITHMS, validated
 from deepq.compare import PLOT_FILE, TABLE_FILE, compare
-from deepq.config import Config, parse_overrides, parse_value
+from deepq.config import Config, parse_overrides, parse_value, read_config_file
+from deepq.distributed import SEARCH_FILE, RayExecutor, SearchDim, import_ray
 from deepq.envs import GYMNAX_ENVS
 from deepq.envs.atari import frame_shape, is_atari, overridden_defaults
 from deepq.errors import DivergedError, Interrupted, StorageError, UserError
 from deepq.frame_replay import memory_bytes
+from deepq.jaxcache import use_compilation_cache
 from deepq.presets import PRESETS, config_for
 from deepq.report import plot_runs
 from deepq.run import Run
@@ -88,9 +91,31 @@ def _add_train(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing run dir")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any hyperparameter, e.g. --set learning_rate=3e-4")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="hyperparameters from a YAML or JSON file (a run's config.json, a "
+                        "search's best_config.json); the order is preset, file, --set, flags")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-artifacts", action="store_true",
                    help="skip eval, curves.png and the GIF after training")
+    ray = p.add_argument_group("Ray: grids and searches on a cluster (pip install -e "
+                               "\".[ray]\")")
+    ray.add_argument("--executor", default="local", choices=("local", "ray"),
+                     help="local: members one after the other in this process; ray: each "
+                          "member a Ray Tune trial")
+    ray.add_argument("--address", default=None, help="the Ray cluster (default: start a "
+                     "local Ray)")
+    ray.add_argument("--cpus-per-trial", type=float, default=None, metavar="N",
+                     help="CPUs per trial (default 1)")
+    ray.add_argument("--gpus-per-trial", type=float, default=None, metavar="G",
+                     help="GPUs per trial, fractions share a GPU (default 0)")
+    ray.add_argument("--storage", default=None, metavar="PATH",
+                     help="Tune's experiment files: a dir every node reaches or a cloud URI "
+                          "(default OUT/tune)")
+    ray.add_argument("--search", action="append", default=[], metavar="KEY=KIND:ARGS",
+                     help="search KEY: loguniform:LO:HI, uniform:LO:HI, choice:A,B or "
+                          "grid:A,B; weak trials stop early (ASHA)")
+    ray.add_argument("--num-samples", type=int, default=None, metavar="N",
+                     help="configs a search samples (default 8)")
     hp = p.add_argument_group("hyperparameters (each also settable with --set)")
     taken = {"env_id", "algo", "preset", "seed", "num_seeds", "total_steps", "backend"}
     for f in dataclasses.fields(Config):
@@ -162,13 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _listed(text: str | None, allowed: tuple[str, ...], flag: str) -> list[str | None]:
-    """`a,b` -> ["a", "b"], each checked against `allowed`; None -> [None]."""
+def _listed(text: str | None, allowed: tuple[str, ...] | None, flag: str) -> list[str | None]:
+    """`a,b` -> ["a", "b"], each checked against `allowed` (when given); None -> [None]."""
     if text is None:
         return [None]
     names = [t.strip() for t in text.split(",") if t.strip()]
     for name in names:
-        if name not in allowed:
+        if allowed is not None and name not in allowed:
             raise UserError(f"unknown {flag} {name!r}: choose from {', '.join(allowed)}")
     if not names:
         raise UserError(f"--{flag} is empty: name at least one")
@@ -176,16 +201,22 @@ def _listed(text: str | None, allowed: tuple[str, ...], flag: str) -> list[str |
 
 
 def config_from_args(args: argparse.Namespace, preset: str | None = None,
-                     algo: str | None = None) -> Config:
-    """The config of `args`, with `preset` and `algo` (one member of a grid) in place of
-    the flags' values."""
-    changes = _overrides(args)
+                     algo: str | None = None, env: str | None = None) -> Config:
+    """The config of `args`, with `preset`, `algo` and `env` (one member of a grid) in
+    place of the flags' values: the preset, then the --config file, then --set, then the
+    dedicated flags."""
+    changes = dict(args.file_fields)
+    preset = preset or changes.pop("preset", None)
+    env = env or changes.pop("env_id", None)
+    algo = algo or changes.pop("algo", None)
+    changes.pop("preset", None)
+    changes.update(_overrides(args))
     direct = {"seed": args.seed, "seeds": args.seeds, "total_steps": args.total_steps,
               "backend": args.backend}
     for flag, value in direct.items():
         if value is not None:
             changes[_RENAMED.get(flag, flag)] = value
-    return config_for(args.env, preset, algo, **changes)
+    return config_for(env, preset, algo, **changes)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -200,42 +231,88 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _hyperparameters_given(args: argparse.Namespace) -> list[str]:
     given = [k[3:] for k, v in vars(args).items() if k.startswith("hp_") and v is not None]
     given += [p.split("=", 1)[0] for p in args.set]
-    for flag in ("env", "algo", "preset", "seed", "seeds", "backend"):
+    for flag in ("env", "algo", "preset", "seed", "seeds", "backend", "config"):
         if getattr(args, flag) is not None:
             given.append(flag)
     return given
 
 
+def _executor(args: argparse.Namespace) -> RayExecutor | None:
+    """The Ray executor the flags ask for, or None (members train in this process)."""
+    ray_flags = {"--address": args.address, "--cpus-per-trial": args.cpus_per_trial,
+                 "--gpus-per-trial": args.gpus_per_trial, "--storage": args.storage,
+                 "--search": args.search or None, "--num-samples": args.num_samples}
+    given = [flag for flag, value in ray_flags.items() if value is not None]
+    if args.executor != "ray":
+        if given:
+            raise UserError(f"{given[0]} needs --executor ray")
+        return None
+    import_ray()  # the install line before anything else
+    cpus, gpus = args.cpus_per_trial, args.gpus_per_trial
+    return RayExecutor(address=args.address, cpus_per_trial=1.0 if cpus is None else cpus,
+                       gpus_per_trial=0.0 if gpus is None else gpus, storage=args.storage,
+                       progress=not args.quiet)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     presets = _listed(args.preset, tuple(PRESETS), "preset")
     algos = _listed(args.algo, tuple(ALGORITHMS), "algo")
+    envs = _listed(args.env, None, "env")
+    args.file_fields = read_config_file(args.config) if args.config else {}
+    executor = _executor(args)
     grid_kwargs = dict(on_member=lambda r: _print_summary(r, not args.no_artifacts),
-                       progress=not args.quiet, artifacts=not args.no_artifacts)
-    if args.resume and grid.is_grid(args.resume):
+                       progress=not args.quiet, artifacts=not args.no_artifacts,
+                       executor=executor)
+    if args.resume and args.force:
+        raise UserError("--resume continues the run and --force would start it over: drop "
+                        "one of them")
+    if args.resume and (grid.is_grid(args.resume) or is_search(args.resume)):
         fixed = _hyperparameters_given(args) + (["total_steps"] if args.total_steps else [])
         if args.out and Path(args.out) != Path(args.resume):
             raise UserError("--resume GRID continues GRID in place: drop --out")
         if fixed:
             raise UserError(f"--resume uses the grid's own configs; cannot change {fixed[0]}")
+        if is_search(args.resume):
+            if executor is None:
+                raise UserError("a search resumes on Ray: add --executor ray")
+            _print_best(executor.search(Path(args.resume), None, [], 0,
+                                        artifacts=not args.no_artifacts, resume=True))
+            return 0
         grid.run(args.resume, **grid_kwargs)
         _print_comparison(Path(args.resume))
         return 0
-    if len(presets) * len(algos) > 1:
+    if args.search:
+        if args.resume or len(presets) * len(algos) * len(envs) > 1:
+            raise UserError("--search samples around one config: give one --preset, --algo "
+                            "and --env (or drop --search to train a grid)")
+        dims = [SearchDim.parse(text) for text in args.search]
+        base = config_from_args(args, presets[0], algos[0], envs[0])
+        for dim in dims:  # each end of each range must make a valid config
+            for value in dim.values:
+                validated(base.replace(**{dim.key: value}).validated())
+        if args.num_samples is not None and args.num_samples <= 0:
+            raise UserError(f"--num-samples must be positive, got {args.num_samples}")
+        out = Path(args.out or f"runs/{base.env_id.replace('/', '_')}-search")
+        _check_new_search(out, args.force)
+        _print_best(executor.search(out, base, dims, args.num_samples or 8,
+                                    artifacts=not args.no_artifacts))
+        return 0
+    if len(presets) * len(algos) * len(envs) > 1 or executor is not None:
         if args.resume:
             raise UserError("--resume RUN continues RUN's own config: drop --preset/--algo")
         members = []
-        for preset in presets:
-            for algo in algos:
-                cfg = config_from_args(args, preset, algo)
-                members.append((grid.member_name(cfg.preset, algo, len(algos) > 1), cfg.preset,
-                                cfg))
+        for env in envs:
+            for preset in presets:
+                for algo in algos:
+                    cfg = config_from_args(args, preset, algo, env)
+                    name = grid.member_name(cfg.preset, algo, len(algos) > 1)
+                    if len(envs) > 1:
+                        name = f"{name}-{cfg.env_id.replace('/', '_')}"
+                    members.append((name, cfg.preset, cfg))
         out = Path(args.out or f"runs/{members[0][2].env_id.replace('/', '_')}-grid")
         grid.start(members, out, args.force, **grid_kwargs)
         _print_comparison(out)
         return 0
-    if args.resume and args.force:
-        raise UserError("--resume continues the run and --force would start it over: drop "
-                        "one of them")
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
             raise UserError("--resume RUN continues RUN in place: drop --out")
@@ -249,13 +326,37 @@ def cmd_train(args: argparse.Namespace) -> int:
                     total_episodes=_overrides(args).get("total_episodes"),
                     artifacts=not args.no_artifacts)
     else:
-        cfg = config_from_args(args, presets[0], algos[0])
+        cfg = config_from_args(args, presets[0], algos[0], envs[0])
         out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"
         _print_start_notes(cfg)
         run = train(cfg, out, force=args.force, progress=not args.quiet,
                     artifacts=not args.no_artifacts)
     _print_summary(run, artifacts=not args.no_artifacts)
     return 0
+
+
+def is_search(path: str | Path) -> bool:
+    return (Path(path) / SEARCH_FILE).exists()
+
+
+def _check_new_search(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a directory: pick another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not force or not is_search(out):
+            raise UserError(f"{out} already exists: pass --resume {out} --executor ray to "
+                            "finish a search there, or pick another --out"
+                            + (" (--force starts a search over)" if is_search(out) else ""))
+        for old in [*out.glob("trial_*"), out / "tune"]:  # the search's own files only
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _print_best(found: dict) -> None:
+    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in found["values"].items())
+    print(f"best: {values} (score {found['score']:.1f}, the mean return of its last "
+          f"episodes; run {found['run']})")
+    print(f"its config: {found['path']} (deepq train --config {found['path']})")
 
 
 def start_notes(cfg: Config) -> list[str]:
@@ -372,7 +473,7 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "record": cmd_record, "plot": 
 
 
 def main(argv: list[str] | None = None) -> int:
-    _configure_jax()
+    use_compilation_cache()
     previous = _sigterm_as_interrupt()
     try:
         args = build_parser().parse_args(argv)
@@ -388,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as exc:
         print(f"deepq: error: {exc}", file=sys.stderr)
         return EXIT_IO
+    except BrokenPipeError:  # stdout closed early (deepq ... | head): nothing to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python flushes it at exit)
+        return 141
     except OSError as exc:  # a write outside training (eval.json, a video, a plot)
         where = f" {exc.filename}" if exc.filename else ""
         print(f"deepq: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
@@ -413,18 +517,6 @@ def _sigterm_as_interrupt():
         raise Interrupted("stopped by SIGTERM", signum)
 
     return signal.signal(signal.SIGTERM, stop)
-
-
-def _configure_jax() -> None:
-    """Persistent compilation cache: a rerun of the same config skips XLA compilation."""
-    cache = os.environ.get("DEEPQ_JAX_CACHE", str(Path.home() / ".cache" / "deepq" / "jax"))
-    if cache.lower() in ("", "0", "off"):
-        return
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 if __name__ == "__main__":

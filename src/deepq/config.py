@@ -6,7 +6,10 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from deepq.errors import UserError
 
@@ -354,3 +357,42 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         out[key] = parse_value(key, text.strip())
     return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The fields a `--config FILE` sets (YAML or JSON), with its preset under "preset" when
+    it names one. A run's config.json (and a search's best_config.json) gives its "config"
+    and "preset"; any other file is a flat mapping of Config fields."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UserError(f"cannot read --config {path}: {why}") from None
+    yaml_file = path.suffix.lower() in (".yaml", ".yml")
+    try:
+        doc = yaml.safe_load(text) if yaml_file else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError):
+        raise UserError(f"--config {path} is not valid {'YAML' if yaml_file else 'JSON'}: "
+                        "fix it or name a .yaml / .json file") from None
+    if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
+        fields = {**doc["config"], "preset": doc.get("preset", doc["config"].get("preset"))}
+    elif isinstance(doc, dict):
+        fields = dict(doc)
+    else:
+        raise UserError(f"--config {path} must hold a mapping of hyperparameters, e.g. "
+                        "learning_rate: 0.001")
+    fields = {str(k).replace("-", "_"): v for k, v in fields.items()}
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise UserError(f"--config {path}: unknown key(s) {', '.join(unknown)}: see "
+                        "`deepq train --help`")
+    defaults = Config()
+    fields = {k: tuple(v) if isinstance(getattr(defaults, k), tuple) and isinstance(v, list)
+              else v for k, v in fields.items()}
+    try:
+        defaults.replace(**fields)._check_kinds()
+    except UserError as exc:
+        raise UserError(f"--config {path}: {exc}") from None
+    return fields

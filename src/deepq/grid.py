@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from deepq import checkpoint
 from deepq.compare import compare
 from deepq.config import Config
 from deepq.drivers import make_driver
 from deepq.errors import UserError
-from deepq.rundir import LOCK_FILE, SUMMARY_FILE, RunLock, check_writable
+from deepq.rundir import LOCK_FILE, SUMMARY_FILE, RunLock, check_writable, clear_run
 from deepq.training import train
 
 GRID_FILE = "grid.json"
@@ -56,9 +57,10 @@ def member_name(preset: str | None, algo: str | None, several_algos: bool) -> st
 
 
 def start(members: list[tuple[str, str | None, Config]], out: str | Path, force: bool,
-          on_member: Callable | None = None, **train_kwargs) -> list:
+          on_member: Callable | None = None, executor: Any = None, **train_kwargs) -> list:
     """A new grid in `out`: (name, preset, config) per member. Every member's config and env
-    are checked before anything is written."""
+    are checked before anything is written. `executor`: None trains the members here, one
+    after the other; a `distributed.RayExecutor` runs each as a Ray Tune trial."""
     out = Path(out)
     names = [name for name, _, _ in members]
     if len(set(names)) != len(names):
@@ -77,37 +79,53 @@ def start(members: list[tuple[str, str | None, Config]], out: str | Path, force:
         make_driver(cfg)  # an env or option the driver refuses fails before any training
     check_writable(out)
     with RunLock(out):
+        for name in names:  # --force: every member starts over
+            if (out / name).is_dir():
+                clear_run(out / name)
         doc = {"members": [{"name": n, "preset": p, "config": c.to_dict()}
                            for n, p, c in members]}
         checkpoint.atomic_write_text(out / GRID_FILE, json.dumps(doc, indent=2) + "\n")
-        return _run_members(out, fresh=force, on_member=on_member, **train_kwargs)
+        return _run_members(out, on_member, executor, **train_kwargs)
 
 
-def run(out: str | Path, fresh: bool = False, on_member: Callable | None = None,
+def run(out: str | Path, on_member: Callable | None = None, executor: Any = None,
         **train_kwargs) -> list:
     """Train every member of the grid in `out` that has not finished (a member with
-    checkpoints resumes from its last one), then compare them all. `fresh`: retrain
-    every member from scratch. One process at a time: the grid dir is locked (RunLock)."""
+    checkpoints resumes from its last one), then compare them all. One process at a time:
+    the grid dir is locked (RunLock)."""
     out = Path(out)
     read_members(out)  # a missing or corrupt grid.json is named before the lock file is made
     with RunLock(out):
-        return _run_members(out, fresh, on_member, **train_kwargs)
+        return _run_members(out, on_member, executor, **train_kwargs)
 
 
-def _run_members(out: Path, fresh: bool, on_member: Callable | None, **train_kwargs) -> list:
+def unfinished(out: Path) -> list[dict]:
+    """The members of the grid in `out` without a summary.json."""
+    return [m for m in read_members(out) if not (out / m["name"] / SUMMARY_FILE).exists()]
+
+
+def train_member(out: Path, member: dict, **train_kwargs) -> Any:
+    """One member of the grid in `out`: resumed from its newest checkpoint when it has one,
+    else trained from the start (a restarted Ray trial resumes the same way)."""
+    member_dir = Path(out) / member["name"]
+    if checkpoint.list_checkpoints(member_dir):
+        return train(out=member_dir, resume=True, **train_kwargs)
+    cfg = Config.from_dict({"preset": member["preset"], **member["config"]})
+    return train(cfg, member_dir, force=True, **train_kwargs)
+
+
+def _run_members(out: Path, on_member: Callable | None, executor: Any,
+                 **train_kwargs) -> list:
     members = read_members(out)
+    todo = unfinished(out)
     runs = []
-    for m in members:
-        member_dir = out / m["name"]
-        if not fresh and (member_dir / SUMMARY_FILE).exists():
-            continue
-        if not fresh and checkpoint.list_checkpoints(member_dir):
-            run_ = train(out=member_dir, resume=True, **train_kwargs)
-        else:
-            cfg = Config.from_dict({"preset": m["preset"], **m["config"]})
-            run_ = train(cfg, member_dir, force=True, **train_kwargs)
-        runs.append(run_)
-        if on_member is not None:
-            on_member(run_)
+    if executor is not None:
+        executor.run_grid(out, todo, **train_kwargs)
+    else:
+        for m in todo:
+            run_ = train_member(out, m, **train_kwargs)
+            runs.append(run_)
+            if on_member is not None:
+                on_member(run_)
     compare([out / m["name"] for m in members], out)
     return runs

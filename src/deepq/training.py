@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ def train(
     force: bool = False,
     progress: bool = True,
     artifacts: bool = True,
+    on_chunk: Callable[[dict], None] | None = None,
+    summary_extra: dict | None = None,
     **overrides: Any,
 ) -> Run:
     """Train (or resume) a run in `out`; returns the finished `Run`.
@@ -67,6 +70,10 @@ def train(
     The config is `config`, or the one `config_for(env_id, preset, **overrides)` resolves,
     as `deepq train --env ENV --preset P --set k=v` does. With resume=True the config is the
     run dir's own; `total_steps` (`total_episodes` for reinforce) may extend it.
+    `on_chunk(progress)` is called after every chunk with a dict: clock, clock_unit, total,
+    episodes (all seeds), recent_return (the mean of the last 20 episodes per seed, None
+    before the first), steps_per_sec;
+    `summary_extra` is merged into summary.json (e.g. the Ray node a trial ran on).
     """
     out = Path(out)
     started = time.perf_counter()
@@ -94,13 +101,17 @@ def train(
                 write_config(out, cfg, driver.info.backend)
                 state = driver.initial_state()
                 episodes = [0] * cfg.num_seeds
-            state, timing = _train_loop(driver, out, state, episodes, resume, progress, stop)
+            resumed_from = driver.clock(state) if resume else None
+            state, timing = _train_loop(driver, out, state, episodes, resume, progress, stop,
+                                        on_chunk)
+            timing["resumed_from"] = resumed_from
             stop.training = False  # from here a signal stops the artifacts at once
             if stop.signum is not None:  # it came during the last chunk: training is complete
                 raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after the "
                                   f"last chunk; the final checkpoint is saved: deepq train "
                                   f"--resume {out} writes the eval, curves and GIF", stop.signum)
-            return _finish(driver, out, state, episodes, timing, started, artifacts)
+            return _finish(driver, out, state, episodes, timing, started, artifacts,
+                           summary_extra or {})
 
 
 def _resumed_config(out: Path, overrides: dict, config: Any, env_id: Any,
@@ -130,7 +141,8 @@ def _resumed_state(driver: Driver, out: Path, extended: bool) -> tuple[RunState,
 
 
 def _train_loop(driver: Driver, out: Path, state: RunState, episodes: list[int], resume: bool,
-                progress: bool, stop: _StopSignals) -> tuple[RunState, dict]:
+                progress: bool, stop: _StopSignals,
+                on_chunk: Callable[[dict], None] | None) -> tuple[RunState, dict]:
     cfg, clock = driver.cfg, driver.clock
     resume_at = clock(state) if resume else None
     writer = MetricsWriter(out, cfg.seeds, window=driver.total // 100, resume_at=resume_at,
@@ -170,8 +182,12 @@ def _train_loop(driver: Driver, out: Path, state: RunState, episodes: list[int],
             if qtrace is not None:
                 _log_qtrace(qtrace, writer, cfg, driver.params(state), done)
             recent = (recent + [r["return"] for r in rows])[-20 * cfg.num_seeds:]
-            bar.update(done * cfg.num_seeds, sum(episodes),
-                       float(np.mean(recent)) if recent else None, steps_per_sec)
+            recent_mean = float(np.mean(recent)) if recent else None
+            bar.update(done * cfg.num_seeds, sum(episodes), recent_mean, steps_per_sec)
+            if on_chunk is not None:
+                on_chunk({"clock": done, "clock_unit": driver.clock_unit, "total": driver.total,
+                          "episodes": sum(episodes), "recent_return": recent_mean,
+                          "steps_per_sec": steps_per_sec})
             every, minutes = cfg.checkpoint_every, cfg.checkpoint_minutes
             due = (every and done // every > last_saved // every) or \
                 (minutes and time.monotonic() - last_saved_at >= 60 * minutes)
@@ -195,7 +211,7 @@ def _train_loop(driver: Driver, out: Path, state: RunState, episodes: list[int],
 
 
 def _finish(driver: Driver, out: Path, state: RunState, episodes: list[int], timing: dict,
-            started: float, artifacts: bool) -> Run:
+            started: float, artifacts: bool, extra: dict) -> Run:
     """summary.json, and with `artifacts` eval.json, the GIF and curves.png."""
     cfg = driver.cfg
     run = Run(out, cfg, driver.result_params(state), driver.info)
@@ -213,6 +229,8 @@ def _finish(driver: Driver, out: Path, state: RunState, episodes: list[int], tim
         "last_chunk_steps_per_sec": round(timing["steps_per_sec"], 1),
         "selected_scores": scores,
         "stopped_early": driver.clock(state) < driver.total,
+        "resumed_from": timing["resumed_from"],  # this process's start on the clock
+        **extra,
     }
     if artifacts:
         plotter = start_plot_process(out, out / CURVES_FILE)  # runs beside eval and GIF
