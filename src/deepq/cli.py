@@ -20,7 +20,14 @@ from deepq import grid
 from deepq._version import __version__
 from deepq.agents import ALGORITHMS, validated
 from deepq.compare import PLOT_FILE, TABLE_FILE, compare
-from deepq.config import Config, parse_overrides, parse_value, read_config_file
+from deepq.config import (
+    CHOICES,
+    Config,
+    field_docs,
+    parse_overrides,
+    parse_value,
+    read_config_file,
+)
 from deepq.distributed import SEARCH_FILE, RayExecutor, SearchDim, import_ray
 from deepq.envs import GYMNAX_ENVS
 from deepq.envs.atari import frame_shape, is_atari, overridden_defaults
@@ -54,17 +61,44 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    def _get_help_string(self, action):  # a default of None says nothing: leave it out
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
-def _field_help(name: str) -> str:
-    default = getattr(Config(), name)
-    if isinstance(default, tuple):
-        default = ",".join(map(str, default))
-    return f"(Config.{name}; default preset value {default})"
+def _shown(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _add_train(sub) -> None:
+def _field_help(name: str, doc: str, resolved: Config, source: str) -> str:
+    """A hyperparameter's help: its comment, its choices and the value this run uses."""
+    value = getattr(resolved, name)
+    origin = source if value != getattr(Config(), name) else "Config default"
+    choices = f" Choices: {', '.join(CHOICES[name])}." if name in CHOICES else ""
+    text = f"{doc}.{choices}" if doc and not doc.endswith(".") else f"{doc}{choices}"
+    return f"{text} This run: {_shown(value)} ({origin}).".strip().replace("%", "%%")
+
+
+def _help_config(argv: list[str]) -> tuple[Config, str]:
+    """The config `deepq train ARGS --help` describes: the first --env / --preset / --algo
+    resolved (with --config), as the run would; Config() where they do not resolve."""
+    pre = argparse.ArgumentParser(add_help=False)
+    for flag in ("--env", "--preset", "--algo", "--config"):
+        pre.add_argument(flag)
+    known, _ = pre.parse_known_args(argv)
+    first = lambda text: text.split(",")[0].strip() or None if text else None  # noqa: E731
+    try:
+        fields = read_config_file(known.config) if known.config else {}
+        preset = first(known.preset) or fields.pop("preset", None)
+        env = first(known.env) or fields.pop("env_id", None)
+        algo = first(known.algo) or fields.pop("algo", None)
+        fields = {k: v for k, v in fields.items() if k not in ("preset", "env_id", "algo")}
+        cfg = config_for(env, preset, algo, **fields)
+    except UserError as exc:
+        return Config(), f"Config defaults: {exc}"
+    return cfg, f"preset {cfg.preset}" if cfg.preset else "Config defaults"
+
+
+def _add_train(sub, help_config: tuple[Config, str] | None) -> None:
     p = sub.add_parser(
         "train", help="train an agent", formatter_class=_Formatter,
         description="Train an agent. The config is the preset (default: the env's own), then "
@@ -79,10 +113,12 @@ def _add_train(sub) -> None:
                    help="named hyperparameters (default: the env's preset); several, "
                         "comma-separated, train a grid: one run dir each under --out, then "
                         "deepq compare over them")
+    resolved, source = help_config or (Config(), "Config defaults")
     p.add_argument("--seed", type=int, default=None, help="first seed (default 0)")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds trained side by side (default 1)")
-    p.add_argument("--total-steps", type=int, default=None, help="env steps per seed")
+    p.add_argument("--total-steps", type=int, default=None,
+                   help=f"env steps per seed (this run: {resolved.total_steps:,}, {source})")
     p.add_argument("--backend", default=None, choices=("auto", "gymnax", "gymnasium"),
                    help="auto: a JAX env when one exists; gymnasium forces the host driver")
     p.add_argument("--out", default=None, help="run directory (default runs/<env>-<algo>)")
@@ -116,13 +152,19 @@ def _add_train(sub) -> None:
                           "grid:A,B; weak trials stop early (ASHA)")
     ray.add_argument("--num-samples", type=int, default=None, metavar="N",
                      help="configs a search samples (default 8)")
-    hp = p.add_argument_group("hyperparameters (each also settable with --set)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config as JSON and exit, writing nothing")
+    hp = p.add_argument_group(
+        "hyperparameters (each also settable with --set; 'this run' resolves the --env, "
+        f"--preset and --algo given: {source})")
     taken = {"env_id", "algo", "preset", "seed", "num_seeds", "total_steps", "backend"}
+    docs = field_docs() if help_config else {}
     for f in dataclasses.fields(Config):
         if f.name in taken:
             continue
         hp.add_argument(f"--{f.name.replace('_', '-')}", dest=f"hp_{f.name}", default=None,
-                        metavar="V", help=_field_help(f.name))
+                        metavar="V", help=_field_help(f.name, docs.get(f.name, ""), resolved,
+                                                      source) if help_config else None)
 
 
 def _add_eval(sub) -> None:
@@ -173,16 +215,22 @@ def _add_compare(sub) -> None:
     p.add_argument("--points", type=int, default=20, help="points along each curve")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line; with --help among `argv`, train's hyperparameters are described
+    with the values the run would use."""
+    argv = sys.argv[1:] if argv is None else argv
+    help_config = _help_config(argv) if {"-h", "--help"} & set(argv) else None
     parser = _Parser(prog="deepq", description="Deep Q-learning on Gymnasium and gymnax envs.")
     parser.add_argument("--version", action="version", version=f"deepq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_train(sub)
+    _add_train(sub, help_config)
     _add_eval(sub)
     _add_record(sub)
     _add_plot(sub)
     _add_compare(sub)
-    sub.add_parser("presets", help="list presets with their citations")
+    p = sub.add_parser("presets", help="list presets with their citations, or one preset's "
+                       "values")
+    p.add_argument("name", nargs="?", default=None, help="a preset: print every value it sets")
     sub.add_parser("envs", help="list env ids with a JAX implementation")
     return parser
 
@@ -260,43 +308,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     envs = _listed(args.env, None, "env")
     args.file_fields = read_config_file(args.config) if args.config else {}
     executor = _executor(args)
-    grid_kwargs = dict(on_member=lambda r: _print_summary(r, not args.no_artifacts),
-                       progress=not args.quiet, artifacts=not args.no_artifacts,
-                       executor=executor)
     if args.resume and args.force:
         raise UserError("--resume continues the run and --force would start it over: drop "
                         "one of them")
     if args.resume and (grid.is_grid(args.resume) or is_search(args.resume)):
-        fixed = _hyperparameters_given(args) + (["total_steps"] if args.total_steps else [])
-        if args.out and Path(args.out) != Path(args.resume):
-            raise UserError("--resume GRID continues GRID in place: drop --out")
-        if fixed:
-            raise UserError(f"--resume uses the grid's own configs; cannot change {fixed[0]}")
-        if is_search(args.resume):
-            if executor is None:
-                raise UserError("a search resumes on Ray: add --executor ray")
-            _print_best(executor.search(Path(args.resume), None, [], 0,
-                                        artifacts=not args.no_artifacts, resume=True))
-            return 0
-        grid.run(args.resume, **grid_kwargs)
-        _print_comparison(Path(args.resume))
-        return 0
+        return _resume_grid(args, executor)
     if args.search:
         if args.resume or len(presets) * len(algos) * len(envs) > 1:
             raise UserError("--search samples around one config: give one --preset, --algo "
                             "and --env (or drop --search to train a grid)")
-        dims = [SearchDim.parse(text) for text in args.search]
-        base = config_from_args(args, presets[0], algos[0], envs[0])
-        for dim in dims:  # each end of each range must make a valid config
-            for value in dim.values:
-                validated(base.replace(**{dim.key: value}).validated())
-        if args.num_samples is not None and args.num_samples <= 0:
-            raise UserError(f"--num-samples must be positive, got {args.num_samples}")
-        out = Path(args.out or f"runs/{base.env_id.replace('/', '_')}-search")
-        _check_new_search(out, args.force)
-        _print_best(executor.search(out, base, dims, args.num_samples or 8,
-                                    artifacts=not args.no_artifacts))
-        return 0
+        return _search(args, config_from_args(args, presets[0], algos[0], envs[0]), executor)
     if len(presets) * len(algos) * len(envs) > 1 or executor is not None:
         if args.resume:
             raise UserError("--resume RUN continues RUN's own config: drop --preset/--algo")
@@ -309,8 +330,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                     if len(envs) > 1:
                         name = f"{name}-{cfg.env_id.replace('/', '_')}"
                     members.append((name, cfg.preset, cfg))
+        if args.dry_run:
+            return _print_json({"members": [{"name": n, "preset": p, "config": c.to_dict()}
+                                            for n, p, c in members]})
         out = Path(args.out or f"runs/{members[0][2].env_id.replace('/', '_')}-grid")
-        grid.start(members, out, args.force, **grid_kwargs)
+        grid.start(members, out, args.force, **_grid_kwargs(args, executor))
         _print_comparison(out)
         return 0
     if args.resume:
@@ -320,18 +344,75 @@ def cmd_train(args: argparse.Namespace) -> int:
         if fixed:
             raise UserError(f"--resume uses the run's own config; cannot change {fixed[0]} "
                             "(only --total-steps, or --total-episodes, may extend it)")
-        _print_start_notes(read_config(Path(args.resume)))
+        extend = {"total_steps": args.total_steps,
+                  "total_episodes": _overrides(args).get("total_episodes")}
+        cfg = read_config(Path(args.resume))
+        if args.dry_run:
+            return _print_json(cfg.replace(**{k: v for k, v in extend.items() if v is not None})
+                               .validated().to_dict())
+        _print_start_notes(cfg)
         run = train(out=args.resume, resume=True, progress=not args.quiet,
-                    total_steps=args.total_steps,
-                    total_episodes=_overrides(args).get("total_episodes"),
-                    artifacts=not args.no_artifacts)
+                    artifacts=not args.no_artifacts, **extend)
     else:
         cfg = config_from_args(args, presets[0], algos[0], envs[0])
+        if args.dry_run:
+            return _print_json(cfg.to_dict())
         out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"
         _print_start_notes(cfg)
         run = train(cfg, out, force=args.force, progress=not args.quiet,
                     artifacts=not args.no_artifacts)
     _print_summary(run, artifacts=not args.no_artifacts)
+    return 0
+
+
+def _grid_kwargs(args: argparse.Namespace, executor: RayExecutor | None) -> dict:
+    return dict(on_member=lambda r: _print_summary(r, not args.no_artifacts),
+                progress=not args.quiet, artifacts=not args.no_artifacts, executor=executor)
+
+
+def _print_json(doc: dict) -> int:
+    """--dry-run: the resolved config(s) on stdout; nothing is written."""
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def _resume_grid(args: argparse.Namespace, executor: RayExecutor | None) -> int:
+    """--resume GRID (or a search's dir): the unfinished members, on Ray or here."""
+    fixed = _hyperparameters_given(args) + (["total_steps"] if args.total_steps else [])
+    if args.out and Path(args.out) != Path(args.resume):
+        raise UserError("--resume GRID continues GRID in place: drop --out")
+    if fixed:
+        raise UserError(f"--resume uses the grid's own configs; cannot change {fixed[0]}")
+    if is_search(args.resume):
+        if executor is None:
+            raise UserError("a search resumes on Ray: add --executor ray")
+        if args.dry_run:
+            return _print_json(json.loads((Path(args.resume) / SEARCH_FILE).read_text()))
+        _print_best(executor.search(Path(args.resume), None, [], 0,
+                                    artifacts=not args.no_artifacts, resume=True))
+        return 0
+    if args.dry_run:
+        return _print_json({"members": grid.unfinished(Path(args.resume))})
+    grid.run(args.resume, **_grid_kwargs(args, executor))
+    _print_comparison(Path(args.resume))
+    return 0
+
+
+def _search(args: argparse.Namespace, base: Config, executor: RayExecutor) -> int:
+    """--search: sample configs around `base` on Ray, print and write the best."""
+    dims = [SearchDim.parse(text) for text in args.search]
+    for dim in dims:  # each end of each range must make a valid config
+        for value in dim.values:
+            validated(base.replace(**{dim.key: value}).validated())
+    if args.num_samples is not None and args.num_samples <= 0:
+        raise UserError(f"--num-samples must be positive, got {args.num_samples}")
+    if args.dry_run:
+        return _print_json({"base": base.to_dict(), "space": [d.to_dict() for d in dims],
+                            "num_samples": args.num_samples or 8})
+    out = Path(args.out or f"runs/{base.env_id.replace('/', '_')}-search")
+    _check_new_search(out, args.force)
+    _print_best(executor.search(out, base, dims, args.num_samples or 8,
+                                artifacts=not args.no_artifacts))
     return 0
 
 
@@ -401,6 +482,8 @@ def _print_summary(run: Run, artifacts: bool) -> None:
 
 
 def _print_comparison(out: Path) -> None:
+    for warning in json.loads((out / "compare.json").read_text()).get("warnings", []):
+        print(f"deepq: warning: {warning}", file=sys.stderr)
     print((out / TABLE_FILE).read_text(), end="")
     for name in (TABLE_FILE, "compare.json", PLOT_FILE):
         print(f"  {out / name}")
@@ -457,8 +540,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    for name, preset in PRESETS.items():
-        print(f"{name} ({preset.env_id}): {preset.citation}")
+    if args.name is None:
+        for name, preset in PRESETS.items():
+            print(f"{name} ({preset.env_id}): {preset.citation}")
+        return 0
+    if args.name not in PRESETS:
+        raise UserError(f"unknown preset {args.name!r}: choose from {', '.join(PRESETS)}")
+    preset = PRESETS[args.name]
+    cfg, defaults = preset.config(), Config()
+    print(f"{args.name} ({preset.env_id}): {preset.citation}")
+    print("values (* set by the preset; the rest are Config defaults):")
+    for f in dataclasses.fields(Config):
+        value = getattr(cfg, f.name)
+        mark = "*" if value != getattr(defaults, f.name) else " "
+        print(f" {mark} {f.name} = {_shown(value)}")
     return 0
 
 
@@ -476,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     use_compilation_cache()
     previous = _sigterm_as_interrupt()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
         if getattr(args, "out", None) == "" or getattr(args, "resume", None) == "":
             raise UserError("an empty path was given (--out or --resume): name a path")
         return COMMANDS[args.command](args)

@@ -159,7 +159,7 @@ def compare(run_dirs: list[Path], out_dir: Path, labels: list[str] | None = None
         raise UserError(f"--points {points}: a curve needs at least 2 points")
     scores = merge([run_scores(d, labels[i] if labels else None, points)
                     for i, d in enumerate(run_dirs)])
-    result = {"reps": reps, "confidence": 0.95, "envs": {}}
+    result = {"reps": reps, "confidence": 0.95, "envs": {}, "warnings": warnings(scores)}
     for env_id in dict.fromkeys(s.env_id for s in scores):
         group = [s for s in scores if s.env_id == env_id]
         if len({s.unit for s in group}) > 1:
@@ -177,9 +177,9 @@ def compare(run_dirs: list[Path], out_dir: Path, labels: list[str] | None = None
             "final_source": s.final_source,
             "final_per_seed": s.final.tolist(),
             "iqm": float(final_pe[s.label][0]),
-            "iqm_ci": [float(final_ci[s.label][0][0]), float(final_ci[s.label][1][0])],
+            "iqm_ci": _ci(final_ci[s.label], 0, len(s.seeds)),
             "mean": float(final_pe[s.label][1]),
-            "mean_ci": [float(final_ci[s.label][0][1]), float(final_ci[s.label][1][1])],
+            "mean_ci": _ci(final_ci[s.label], 1, len(s.seeds)),
             "curve_steps": s.curve_steps.tolist(),
             "curve_iqm": curve_pe[s.label].tolist(),
             "curve_iqm_ci": curve_ci[s.label].tolist(),
@@ -197,12 +197,37 @@ def compare(run_dirs: list[Path], out_dir: Path, labels: list[str] | None = None
     return result
 
 
+def _ci(ci, i: int, seeds: int) -> list[float] | None:
+    """The i-th statistic's interval; None for one seed, where a bootstrap over seeds has
+    nothing to resample."""
+    return [float(ci[0][i]), float(ci[1][i])] if seeds > 1 else None
+
+
+def warnings(scores: list) -> list[str]:
+    """What makes the methods' numbers not like for like: several envs, or different
+    budgets on one env."""
+    found = []
+    envs = list(dict.fromkeys(s.env_id for s in scores))
+    if len(envs) > 1:
+        found.append(f"the runs span {len(envs)} envs ({', '.join(envs)}): each is compared "
+                     "on its own")
+    for env_id in envs:
+        group = [s for s in scores if s.env_id == env_id]
+        if len({s.steps for s in group}) > 1:
+            budgets = ", ".join(f"{s.label} {s.steps:,}" for s in group)
+            found.append(f"{env_id}: the methods ran different budgets ({budgets} "
+                         f"{group[0].unit} per seed): their final scores are not like for "
+                         "like")
+    return found
+
+
 # pragma: no mutate start
 # The rendering of the results above: left out of `make mutate`, which scores the statistics.
 
 
 def table(result: dict) -> str:
-    lines = []
+    lines = [f"> warning: {w}" for w in result.get("warnings", [])]
+    lines += [""] if lines else []
     for env_id, rows in result["envs"].items():
         lines += [f"### {env_id}", "",
                   "| method | seeds | budget per seed | final score from | IQM [95% CI] "
@@ -220,7 +245,9 @@ def table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _with_ci(value: float, ci: list[float]) -> str:
+def _with_ci(value: float, ci: list[float] | None) -> str:
+    if ci is None:
+        return f"{value:.{1 if abs(value) >= 10 else 2}f} (one seed: no CI)"
     digits = 1 if max(abs(value), *map(abs, ci)) >= 10 else 2
     return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
@@ -241,9 +268,10 @@ def plot(result: dict, out: Path) -> Path:
             color = colors[i % len(colors)]
             for j, stat in enumerate(("iqm", "mean")):
                 y = i + (0.15 if j == 0 else -0.15)
-                lo, hi = r[f"{stat}_ci"]
-                ax_final.plot([lo, hi], [y, y], color=color, lw=6 if j == 0 else 3,
-                              alpha=0.6 if j == 0 else 0.35, solid_capstyle="butt")
+                if r[f"{stat}_ci"] is not None:
+                    lo, hi = r[f"{stat}_ci"]
+                    ax_final.plot([lo, hi], [y, y], color=color, lw=6 if j == 0 else 3,
+                                  alpha=0.6 if j == 0 else 0.35, solid_capstyle="butt")
                 ax_final.plot([r[stat]], [y], "|", color="black", ms=12)
             steps = np.asarray(r["curve_steps"])
             lo, hi = np.asarray(r["curve_iqm_ci"])

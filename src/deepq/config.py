@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -396,3 +398,23 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except UserError as exc:
         raise UserError(f"--config {path}: {exc}") from None
     return fields
+
+
+def field_docs() -> dict[str, str]:
+    """Each field's comment in Config's source (the line above it and its own), as
+    `deepq train --help` prints it."""
+    docs: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(Config).splitlines():
+        text = line.strip()
+        if not text or text.startswith("# ---") or text.endswith("---"):
+            pending = []  # a section title, or a blank line
+            continue
+        if text.startswith("#"):
+            pending.append(text.lstrip("# "))
+            continue
+        match = re.match(r"(\w+): [^=]+=[^#]*?(?:#\s*(.*))?$", text)
+        if match and match.group(1) in {f.name for f in dataclasses.fields(Config)}:
+            docs[match.group(1)] = " ".join(pending + [match.group(2) or ""]).strip()
+        pending = []
+    return docs

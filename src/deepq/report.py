@@ -151,6 +151,15 @@ def _fmt(value):
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
+def log_scalars(run_dir: Path, seeds: list[int], tag: str, values, step: int) -> None:
+    """One TensorBoard scalar per seed, outside a MetricsWriter (e.g. the final eval)."""
+    from tensorboardX import SummaryWriter
+
+    for seed, value in zip(seeds, values):
+        with SummaryWriter(str(Path(run_dir) / "tb" / f"seed_{seed}")) as tb:
+            tb.add_scalar(tag, float(value), step)
+
+
 def truncate_metrics(path: Path, last: int, column: str = "env_step") -> None:
     """Drop rows logged after the checkpoint we resume from, at `column` = `last` (they
     will be logged again)."""

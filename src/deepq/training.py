@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import signal
 import sys
 import threading
@@ -35,7 +36,13 @@ from deepq.drivers.base import Driver, RunState
 from deepq.errors import DivergedError, Interrupted, StorageError, UserError
 from deepq.presets import config_for
 from deepq.qtrace import QTrace, heldout_states, read_heldout
-from deepq.report import MetricsWriter, read_metrics, read_trace, start_plot_process
+from deepq.report import (
+    MetricsWriter,
+    log_scalars,
+    read_metrics,
+    read_trace,
+    start_plot_process,
+)
 from deepq.run import Run
 from deepq.rundir import (
     CURVES_FILE,
@@ -182,6 +189,10 @@ def _train_loop(driver: Driver, out: Path, state: RunState, episodes: list[int],
             if qtrace is not None:
                 _log_qtrace(qtrace, writer, cfg, driver.params(state), done)
             recent = (recent + [r["return"] for r in rows])[-20 * cfg.num_seeds:]
+            writer.add_scalars("perf/steps_per_sec", [steps_per_sec] * cfg.num_seeds, done)
+            scores = driver.selection_scores(state)
+            if scores is not None:
+                writer.add_scalars("select/best_score", scores, done)
             recent_mean = float(np.mean(recent)) if recent else None
             bar.update(done * cfg.num_seeds, sum(episodes), recent_mean, steps_per_sec)
             if on_chunk is not None:
@@ -235,7 +246,9 @@ def _finish(driver: Driver, out: Path, state: RunState, episodes: list[int], tim
     if artifacts:
         plotter = start_plot_process(out, out / CURVES_FILE)  # runs beside eval and GIF
         t = time.perf_counter()
-        run.evaluate(write=True)
+        result = run.evaluate(write=True)
+        log_scalars(out, cfg.seeds, "eval/mean_return", result["per_seed_mean"],
+                    driver.clock(state))
         summary["eval_seconds"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         if cfg.gif:
@@ -342,12 +355,25 @@ def _log_qtrace(qtrace: QTrace, writer: MetricsWriter, cfg: Config, params: Any,
 
 
 class _Progress:
-    """Live progress bar on stderr: steps, episodes, recent return, steps/s, ETA."""
+    """Progress on stderr: a live bar on a terminal; elsewhere (nohup, Slurm, CI logs) one
+    line per chunk, and one at least every `every` seconds while a long chunk runs."""
 
-    def __init__(self, total: int, done: int, enabled: bool, unit: str = "steps"):
-        self.enabled = enabled and sys.stderr.isatty()
-        if not self.enabled:
+    def __init__(self, total: int, done: int, enabled: bool, unit: str = "steps",
+                 every: float = float(os.environ.get("DEEPQ_LOG_SECONDS", 30))):
+        self.enabled, self.tty = enabled, sys.stderr.isatty()
+        self.total, self.unit, self.every = total, unit, every
+        self.start, self.start_done = time.monotonic(), done
+        self.state = {"done": done, "episodes": 0, "recent": None, "sps": 0.0}
+        if not enabled:
             return
+        if not self.tty:
+            self._last_line = time.monotonic()
+            self._stop = threading.Event()
+            self._lock = threading.Lock()
+            self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+            self._beat.start()
+            return
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -361,18 +387,49 @@ class _Progress:
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
             TextColumn(unit + "  ep {task.fields[episodes]}  return {task.fields[ret]}"),
             TextColumn("{task.fields[sps]} steps/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-            transient=False,
+            transient=False, refresh_per_second=4, console=Console(stderr=True),
         )
         self.bar.start()
         self.task = self.bar.add_task("train", total=total, completed=done, episodes=0,
                                       ret="-", sps="-")
 
     def update(self, done: int, episodes: int, recent: float | None, sps: float) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        self.state = {"done": done, "episodes": episodes, "recent": recent, "sps": sps}
+        if self.tty:
             ret = "-" if recent is None else f"{recent:.1f}"
             self.bar.update(self.task, completed=done, episodes=episodes, ret=ret,
                             sps=f"{sps:,.0f}")
+        else:
+            self._line()
+
+    def _line(self, note: str = "") -> None:
+        with self._lock:
+            st, elapsed = self.state, time.monotonic() - self.start
+            rate = (st["done"] - self.start_done) / elapsed if elapsed > 0 else 0.0
+            eta = _clock((self.total - st["done"]) / rate) if rate > 0 else "-"
+            ret = "-" if st["recent"] is None else f"{st['recent']:.1f}"
+            print(f"train {self.unit} {st['done']:,}/{self.total:,} "
+                  f"({100 * st['done'] / max(self.total, 1):.0f}%)  episodes {st['episodes']:,}"
+                  f"  return {ret}  {st['sps']:,.0f} steps/s  elapsed {_clock(elapsed)}  "
+                  f"eta {eta}{note}", file=sys.stderr, flush=True)
+            self._last_line = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(min(1.0, self.every / 4)):
+            if time.monotonic() - self._last_line >= self.every:
+                self._line("  (in a chunk)")
 
     def close(self) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        if self.tty:
             self.bar.stop()
+        else:
+            self._stop.set()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
