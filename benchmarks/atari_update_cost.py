@@ -13,6 +13,10 @@ agent step at a fixed replay ratio (samples per env step): batch B every B/ratio
 
 from __future__ import annotations
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import json
 import os
 import platform

@@ -9,6 +9,10 @@ solved (mean >= 475), training seconds, per-seed means and, with model selection
 step at which each seed's selection score first reached 500 (-1: never).
 """
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import sys
 import time
 

@@ -13,6 +13,10 @@ writes benchmarks/results/conv_micro.{md,json}.
 
 from __future__ import annotations
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import json
 import os
 import platform

@@ -17,7 +17,7 @@ MINUTES="${1:-6}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
 start=$(date +%s)
-timeout -s TERM "$((MINUTES * 60))" python3 -m deepq.cli train --algo pqn --env ALE/Pong-v5 \
+timeout -s TERM "$((MINUTES * 60))" python3 -m deepq train --algo pqn --env ALE/Pong-v5 \
     --out "$RUN" --force --no-artifacts --set qtrace_states=0 --set checkpoint_minutes=2
 echo "exit $? after $(( $(date +%s) - start )) s"
 python3 - "$RUN" <<'PY' | tee "${OUT:-/tmp}/gpu_pong.txt"

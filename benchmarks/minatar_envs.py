@@ -14,6 +14,10 @@ benchmarks/results/minatar_envs.{md,json}.
 
 from __future__ import annotations
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import argparse
 import json
 import subprocess

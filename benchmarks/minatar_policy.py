@@ -15,6 +15,10 @@ Writes benchmarks/results/minatar_policy_<game>.{md,json}.
 
 from __future__ import annotations
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import argparse
 import json
 import sys

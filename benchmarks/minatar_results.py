@@ -25,6 +25,10 @@ the plots by eye, to about +-0.3 (Freeway +-1).
 
 from __future__ import annotations
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import argparse
 import json
 import math

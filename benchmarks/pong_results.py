@@ -16,6 +16,10 @@ not count). The post: the agent beat the built-in AI (running reward above 0) af
 
 from __future__ import annotations
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import argparse
 import json
 from datetime import UTC, datetime

@@ -11,6 +11,10 @@ jitted driver does every step of the `minatar` preset. Prints microseconds per i
 
 from __future__ import annotations
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import json
 import platform
 import sys

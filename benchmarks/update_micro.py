@@ -3,6 +3,10 @@
     .venv/bin/python benchmarks/update_micro.py
 """
 
+from deepq.cpu import setup_process
+
+setup_process()  # the command line's CPU settings, made before JAX loads
+
 import time
 
 import jax

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEEPQ = [sys.executable, "-m", "deepq.cli"]
+DEEPQ = [sys.executable, "-m", "deepq"]
 
 # A small, fast CartPole config for integration tests (not a learning preset).
 TINY = ["--set", "hidden_sizes=32", "--set", "buffer_size=2000", "--set", "batch_size=32",

@@ -418,7 +418,7 @@ def _with_limit(kib: int, *args: str) -> subprocess.CompletedProcess:
     compilation cache is off: its files are not the run's."""
     env = dict(os.environ, DEEPQ_JAX_CACHE="off")
     return subprocess.run(["sh", "-c", f'ulimit -f {kib} && exec "$@"', "sh", sys.executable,
-                           "-m", "deepq.cli", *args], capture_output=True, text=True,
+                           "-m", "deepq", *args], capture_output=True, text=True,
                           timeout=300, env=env)
 
 

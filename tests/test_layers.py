@@ -13,14 +13,14 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # The lowest layer whose name prefixes a module's names it (longest prefix wins).
 LAYERS = {
-    0: ["deepq._version", "deepq.errors", "deepq.config", "deepq.jaxcache"],
+    0: ["deepq._version", "deepq.errors", "deepq.config", "deepq.jaxcache", "deepq.cpu"],
     1: ["deepq.envs", "deepq.agents", "deepq.networks", "deepq.replay", "deepq.frame_replay",
         "deepq.prioritized", "deepq.schedules", "deepq.checkpoint", "deepq.presets",
         "deepq.report"],
     2: ["deepq.drivers", "deepq.evaluate", "deepq.qtrace"],
     3: ["deepq.rundir", "deepq.run", "deepq.render", "deepq.training", "deepq.compare",
         "deepq.grid"],
-    4: ["deepq.distributed", "deepq.cli"],
+    4: ["deepq.distributed", "deepq.cli", "deepq.__main__"],
 }
 
 

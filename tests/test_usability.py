@@ -10,6 +10,7 @@ import pty
 import re
 import struct
 import subprocess
+import sys
 import termios
 import time
 from pathlib import Path
@@ -233,3 +234,17 @@ def test_compare_warns_about_budgets_and_gives_no_ci_for_one_seed(tmp_path):
     assert table.count("(one seed: no CI)") == 4 and "[" not in table.split("|---|")[-1]
     assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["envs"][
         "CartPole-v1"][0]["iqm_ci"] is None
+
+
+def test_import_deepq_changes_nothing_process_wide():
+    """`import deepq` leaves XLA's flags and malloc alone; the command line opts in."""
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "DEEPQ_CPU_DEVICES")}
+    probe = ("import os, jax; print(jax.device_count(), os.environ.get('XLA_FLAGS', '-'))")
+    plain = subprocess.run([sys.executable, "-c", "import deepq; " + probe], env=env,
+                           capture_output=True, text=True, check=True)
+    assert plain.stdout.split() == ["1", "-"]
+    cores = min(len(os.sched_getaffinity(0)), 16)
+    for opt_in in ("import deepq.cpu; deepq.cpu.setup_process()", "import deepq.__main__"):
+        out = subprocess.run([sys.executable, "-c", f"{opt_in}; {probe}"], env=env,
+                             capture_output=True, text=True, check=True)
+        assert out.stdout.split()[0] == str(cores)

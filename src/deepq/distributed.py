@@ -28,6 +28,7 @@ from typing import Any
 
 from deepq import checkpoint
 from deepq.config import Config, parse_value
+from deepq.cpu import keep_freed_memory
 from deepq.errors import UserError
 from deepq.grid import read_members, train_member, unfinished
 from deepq.jaxcache import use_compilation_cache
@@ -121,7 +122,8 @@ class RayExecutor:
     def _start(self) -> Any:
         ray, tune = import_ray()
         if not ray.is_initialized():
-            env = {"DEEPQ_CPU_DEVICES": str(max(1, int(self.cpus_per_trial)))}
+            cores = max(1, int(self.cpus_per_trial))  # the trial's JAX CPU devices
+            env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={cores}"}
             if 0 < self.gpus_per_trial < 1:  # trials share a GPU: each takes its share
                 env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 * self.gpus_per_trial:.3f}"
             for name in ("DEEPQ_JAX_CACHE", "DEEPQ_MALLOC"):
@@ -228,6 +230,7 @@ def _node() -> dict:
 def _grid_trial(params: dict, grid: str, artifacts: bool) -> None:
     """A Tune trial: one member of a grid, resumed from its own newest checkpoint when a
     restart finds one."""
+    keep_freed_memory()
     use_compilation_cache()
     out = Path(grid)
     member = next(m for m in read_members(out) if m["name"] == params["member"])
@@ -242,6 +245,7 @@ def _search_trial(values: dict, out: str, base: dict, artifacts: bool) -> None:
     OUT/trial_<id>; a restarted trial resumes from its newest checkpoint."""
     from ray import tune
 
+    keep_freed_memory()
     use_compilation_cache()
     trial_id = tune.get_context().get_trial_id()
     run_dir = Path(out) / f"trial_{trial_id}"
