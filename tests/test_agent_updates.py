@@ -507,6 +507,36 @@ def test_adam_with_its_eps():
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+def test_radam_rectifies_adam_once_the_variance_is_tractable():
+    """RAdam (Liu et al. 2020, Algorithm 2): rho_inf = 2 / (1 - b2) - 1, rho_t = rho_inf -
+    2 t b2^t / (1 - b2^t); while rho_t <= 5 (optax's threshold) the step is -lr m_hat, after it
+    -lr r_t m_hat / (sqrt(v_hat) + eps) with r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf /
+    ((rho_inf - 4)(rho_inf - 2) rho_t)); eps 1e-3 comparable to the gradients. rho_t is a
+    difference of two numbers near 2,000, so float32 moves the first rectified steps by ~1%;
+    the parameters are compared after 60 steps, where those early steps weigh little."""
+    grads = np.tile(GRADS, (20, 1)) * 1e-3
+    got = _run_optimizer(Config(optimizer="radam", learning_rate=1e-2, adam_eps=1e-3,
+                                max_grad_norm=0.0), grads)
+    m = v = p = np.zeros(3)
+    rho_inf = 2 / (1 - 0.999) - 1
+    for t, g in enumerate(grads, start=1):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g**2
+        m_hat = m / (1 - 0.9**t)
+        rho = rho_inf - 2 * t * 0.999**t / (1 - 0.999**t)
+        if rho > 5:
+            r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            p = p - 1e-2 * r * m_hat / (np.sqrt(v / (1 - 0.999**t)) + 1e-3)
+        else:
+            p = p - 1e-2 * m_hat
+        if t == 5:
+            np.testing.assert_allclose(got[4], p, rtol=1e-5)  # five plain momentum steps
+    np.testing.assert_allclose(got[-1], p, rtol=2e-3)
+    adam = _run_optimizer(Config(optimizer="adam", learning_rate=1e-2, adam_eps=1e-3,
+                                 max_grad_norm=0.0), grads)
+    assert np.abs(adam[-1] - p).max() > 0.1 * np.abs(p).max()  # not Adam's steps
+
+
 def test_sgd_and_rmsprop_with_momentum():
     """Heavy-ball momentum: t = m t + u, p += t, u the plain step (-lr g for SGD, -lr g /
     sqrt(n + eps) for RMSProp)."""

@@ -327,3 +327,21 @@ def test_a_linear_learning_rate_reaches_zero_after_the_runs_updates():
 
     assert moved(params[0], params[1]) > 1e-4 and moved(params[2], params[3]) > 1e-5
     assert moved(params[3], params[4]) < 1e-7  # lr 0, to float rounding
+
+
+def test_make_agent_puts_layer_norm_where_the_config_asks():
+    """layer_norm=True: (h - mean) / sqrt(var + 1e-6) * scale + bias before the hidden
+    activation (Ba et al. 2016); Q by hand from the agent's own params."""
+    obs = np.asarray(jax.random.normal(jax.random.PRNGKey(3), (5, 4))) * 3.0
+    for layer_norm in (True, False):
+        agent, init, _ = compiled(Config(**SMALL, layer_norm=layer_norm), 3)
+        state = init(jax.random.PRNGKey(0), jnp.zeros(4))
+        p = _np(state.params)["params"]
+        assert ("LayerNorm_0" in p) is layer_norm
+        h = obs @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]
+        if layer_norm:
+            h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-6)
+            h = h * p["LayerNorm_0"]["scale"] + p["LayerNorm_0"]["bias"]
+        want = np.maximum(h, 0) @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
+        got = np.asarray(agent.q_values(state.params, jnp.asarray(obs, jnp.float32)))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -274,3 +274,14 @@ def test_the_runs_rollouts_and_the_learning_rate_horizon():
                                          jax.tree.leaves(state.params))))
         state = new
     assert moved[3] > 1e-4 and moved[4] < 1e-7  # lr 0 after 4 updates, to rounding
+    # 2 rollouts x 2 minibatches: the horizon is their product, 4 updates
+    agent = pqn.make_agent(tiny.replace(num_minibatches=2, total_steps=2 * 128), 2)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(4))
+    moved = []
+    for i in range(3):
+        new, _ = agent.update(state, batch, jax.random.PRNGKey(i))
+        moved.append(max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+                         for a, b in zip(jax.tree.leaves(new.params),
+                                         jax.tree.leaves(state.params))))
+        state = new
+    assert moved[1] > 1e-4 and moved[2] < 1e-7
