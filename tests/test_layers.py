@@ -19,6 +19,7 @@ LAYERS = {
         "deepq.report"],
     2: ["deepq.drivers", "deepq.evaluate", "deepq.qtrace"],
     3: ["deepq.rundir", "deepq.run", "deepq.render", "deepq.training", "deepq.compare",
+        "deepq.policy",
         "deepq.grid"],
     4: ["deepq.distributed", "deepq.cli", "deepq.__main__"],
 }

@@ -15,7 +15,8 @@ from deepq.errors import DivergedError, Interrupted, StorageError, UserError
 # The rest of the API imports JAX and the envs; it loads on first use, so that processes
 # which only step envs (envs/pools.py's workers) or read a run's files start light.
 _LAZY = {"PRESETS": "deepq.presets", "config_for": "deepq.presets", "train": "deepq.training",
-         "load": "deepq.run", "Run": "deepq.run"}
+         "load": "deepq.run", "Run": "deepq.run", "load_policy": "deepq.policy",
+         "Policy": "deepq.policy"}
 
 
 def __getattr__(name: str):
@@ -26,5 +27,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'deepq' has no attribute {name!r}")
 
 
-__all__ = ["Config", "PRESETS", "config_for", "train", "load", "Run", "UserError",
+__all__ = ["Config", "PRESETS", "config_for", "train", "load", "Run", "load_policy", "Policy",
+           "UserError",
            "DivergedError", "Interrupted", "StorageError", "__version__"]

@@ -189,6 +189,15 @@ def _add_record(sub) -> None:
     p.add_argument("--max-steps", type=int, default=10_000, help="episode step cap")
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write one seed's model file (params and network, "
+                       "no training state)", formatter_class=_Formatter)
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", required=True, help="model file, e.g. policy.msgpack; "
+                   "deepq.load_policy(FILE).predict(obs) plays it")
+    p.add_argument("--seed-index", type=int, default=0, help="which seed of the run")
+
+
 def _add_plot(sub) -> None:
     p = sub.add_parser("plot", help="learning curves of one or more runs",
                        formatter_class=_Formatter)
@@ -226,6 +235,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _add_train(sub, help_config)
     _add_eval(sub)
     _add_record(sub)
+    _add_export(sub)
     _add_plot(sub)
     _add_compare(sub)
     p = sub.add_parser("presets", help="list presets with their citations, or one preset's "
@@ -529,6 +539,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    print(Run.load(args.run).export(args.out, seed_index=args.seed_index))
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     default = Path(args.runs[0]) / "curves.png" if len(args.runs) == 1 else Path("compare.png")
     out = Path(args.out) if args.out else default
@@ -563,8 +578,8 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "record": cmd_record, "plot": cmd_plot,
-            "compare": cmd_compare, "presets": cmd_presets, "envs": cmd_envs}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "record": cmd_record, "export": cmd_export,
+            "plot": cmd_plot, "compare": cmd_compare, "presets": cmd_presets, "envs": cmd_envs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@
     run.evaluate(episodes=100)          # {"mean": ..., "per_seed_mean": [...], ...}
     run.predict(obs)                    # greedy actions of seed 0
     run.record("cp.gif")                # one greedy episode
+    run.export("cp.msgpack")            # a model file: deepq.load_policy(...).predict(obs)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from deepq.drivers.base import saved_params
 from deepq.envs import EnvInfo, family, family_of, resolve, seeds
 from deepq.errors import UserError
 from deepq.evaluate import evaluate, summarize
+from deepq.policy import Policy, write_policy
 from deepq.render import episode_frames
 from deepq.report import plot_runs, write_video
 from deepq.rundir import (
@@ -48,6 +50,8 @@ class Run:
                                     config)
         self.num_actions = self.info.num_actions
         self.agent = make_agent(config, self.num_actions)
+        self._policies: dict[int, Policy] = {}  # predict's jitted players, one per seed
+        self._key0 = None
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
@@ -110,26 +114,20 @@ class Run:
                 f"{self.num_actions}; evaluate on an env with the same spaces")
 
     def predict(self, obs: Any, seed_index: int = 0, epsilon: float = 0.0,
-                key: Any = None) -> np.ndarray:
-        """Actions of one seed's agent for a batch of observations [B, ...] (or one obs)."""
+                key: Any = None) -> np.ndarray | int:
+        """The action of one seed's agent for one observation (an int), or the actions for
+        a batch [B, ...]; jitted (policy.Policy), `key` PRNGKey(0) unless given."""
         self._check_seed_index(seed_index)
-        if not 0.0 <= epsilon <= 1.0:
-            raise UserError(f"epsilon must be in [0, 1], got {epsilon}")
-        shape = tuple(self.info.obs_shape)
-        try:
-            obs = np.asarray(obs, self.info.obs_dtype)
-        except (TypeError, ValueError):
-            raise UserError(f"obs must be numbers of shape {shape} (or a batch [B, "
-                            f"{', '.join(map(str, shape))}])") from None
-        single = obs.shape == shape
-        if not single and obs.shape[1:] != shape:
-            raise UserError(f"obs has shape {obs.shape}: the agent takes {shape} or a batch "
-                            f"[B, {', '.join(map(str, shape))}]")
-        batch = jnp.asarray(obs[None] if single else obs)
-        params = jax.tree.map(lambda x: x[seed_index], self.params)
-        key = jax.random.PRNGKey(0) if key is None else key
-        actions = np.asarray(self.agent.act(params, batch, key, epsilon))
-        return actions[0] if single else actions
+        if seed_index not in self._policies:
+            params = jax.tree.map(lambda x: x[seed_index], self.params)
+            self._policies[seed_index] = Policy(
+                self.config, params, tuple(self.info.obs_shape), self.info.obs_dtype,
+                self.num_actions, self.config.seeds[seed_index])
+        if key is None:  # made once: a key costs a dispatch per call
+            if self._key0 is None:
+                self._key0 = jax.random.PRNGKey(0)
+            key = self._key0
+        return self._policies[seed_index].predict(obs, epsilon, key)
 
     def record(self, out: str | Path, seed_index: int = 0, max_steps: int = 10_000,
                fps: int = 50, frame_every: int = 1, shrink: int = 1) -> Path:
@@ -150,6 +148,15 @@ class Run:
         if not isinstance(seed_index, int | np.integer) or not 0 <= seed_index < n:
             raise UserError(f"seed index {seed_index!r} out of range: the run has {n} seed(s), "
                             f"indices 0 to {n - 1}")
+
+    def export(self, out: str | Path, seed_index: int = 0) -> Path:
+        """One seed's model file (policy.py): its params and what rebuilds its network."""
+        self._check_seed_index(seed_index)
+        out = Path(out)
+        check_output_file(out)
+        params = jax.tree.map(lambda x: x[seed_index], self.params)
+        return write_policy(out, self.config, params, self.config.seeds[seed_index],
+                            tuple(self.info.obs_shape), self.info.obs_dtype, self.num_actions)
 
     def plot(self, out: str | Path | None = None) -> Path:
         return plot_runs([self.path], out or self.path / CURVES_FILE)

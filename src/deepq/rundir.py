@@ -5,6 +5,7 @@
     RUN/metrics.csv, tb/   one row per episode; TensorBoard (report.py)
     RUN/summary.json       how the run went: steps, seeds, timings, selection scores
     RUN/eval.json, curves.png, episode.gif, qtrace.csv, heldout_states.npy
+    RUN/policy.msgpack     seed 0's model file (policy.py)
     RUN/.deepq.lock        held by the process training the run (RunLock)
 """
 
@@ -30,7 +31,7 @@ GIF_FILE = "episode.gif"
 METRICS_FILE = "metrics.csv"
 LOCK_FILE = ".deepq.lock"  # RunLock's; not in OURS: --force keeps it
 OURS = (CONFIG_FILE, EVAL_FILE, SUMMARY_FILE, CURVES_FILE, GIF_FILE, METRICS_FILE, "tb",
-        checkpoint.CHECKPOINT_DIR, "qtrace.csv", "heldout_states.npy")
+        checkpoint.CHECKPOINT_DIR, "qtrace.csv", "heldout_states.npy", "policy.msgpack")
 
 
 def cannot_write(path: Path, exc: OSError) -> UserError:

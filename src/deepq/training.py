@@ -34,6 +34,7 @@ from deepq.config import Config
 from deepq.drivers import make_driver
 from deepq.drivers.base import Driver, RunState
 from deepq.errors import DivergedError, Interrupted, StorageError, UserError
+from deepq.policy import POLICY_FILE
 from deepq.presets import config_for
 from deepq.qtrace import QTrace, heldout_states, read_heldout
 from deepq.report import (
@@ -243,6 +244,7 @@ def _finish(driver: Driver, out: Path, state: RunState, episodes: list[int], tim
         "resumed_from": timing["resumed_from"],  # this process's start on the clock
         **extra,
     }
+    run.export(out / POLICY_FILE)  # seed 0's model file (deepq export picks another)
     if artifacts:
         plotter = start_plot_process(out, out / CURVES_FILE)  # runs beside eval and GIF
         t = time.perf_counter()
