@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from deepq.config import Config
-from deepq.envs import family_of, resolve
+from deepq.envs import family, family_of, make_gymnasium, resolve
 from deepq.envs.families import GymnasiumEpisodes, GymnaxEpisode
 from deepq.envs.rollout import play_host
 from deepq.errors import UserError
@@ -113,3 +113,21 @@ def test_a_run_on_gymnasiums_cartpole_is_described_by_its_family():
     info = resolve("CartPole-v1", "gymnasium")
     assert (info.family, info.obs_shape, info.num_actions) == ("gymnasium", (4,), 2)
     assert resolve("Breakout-MinAtar").obs_dtype == "bool"
+
+
+@pytest.mark.parametrize("env_id,states", [("Taxi-v4", 500), ("FrozenLake-v1", 16),
+                                           ("CliffWalking-v1", 48)])
+def test_discrete_observations_are_one_hot(env_id, states):
+    """A Discrete observation space reaches the agent as its one-hot vector (Gymnasium's
+    FlattenObservation), in single envs and in the vector envs of both host paths."""
+    info = resolve(env_id, "auto")
+    assert info.obs_shape == (states,) and info.obs_dtype == "float32"
+    raw = gym.make(env_id)
+    state, _ = raw.reset(seed=4)
+    obs, _ = make_gymnasium(env_id).reset(seed=4)
+    assert obs.shape == (states,) and obs.sum() == 1 and obs[state] == 1
+    cfg = Config(env_id=env_id, num_envs=2)
+    episodes = family(info).episodes(cfg, info, 3)
+    batch = episodes.reset([4, 5, 6])
+    assert batch.shape == (3, states) and (batch.sum(axis=1) == 1).all()
+    assert batch[0].argmax() == state

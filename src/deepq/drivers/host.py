@@ -29,7 +29,7 @@ from deepq.drivers.common import (
     observe,
     trains_at,
 )
-from deepq.envs import EnvInfo, family, seeds
+from deepq.envs import EnvInfo, family, observation_wrappers, seeds
 from deepq.envs.atari import AtariEnvs
 from deepq.evaluate import evaluate
 from deepq.frame_replay import FrameStep
@@ -58,6 +58,7 @@ class GymnasiumEnvs:
             num_envs=cfg.num_seeds * cfg.num_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+            wrappers=observation_wrappers(cfg.env_id),
         )
 
     def reset(self, seeds: list[int]) -> np.ndarray:

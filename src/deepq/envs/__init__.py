@@ -16,12 +16,13 @@ from deepq.envs.makers import (
     gymnasium_id_known,
     make_gymnasium,
     make_gymnax,
+    observation_wrappers,
 )
 from deepq.errors import UserError
 
 __all__ = ["FAMILIES", "GYMNAX_ENVS", "MINATAR_MAX_STEPS", "EnvInfo", "Family", "HostEpisodes",
            "family", "family_of", "gymnasium_id_known", "make_gymnasium", "make_gymnax",
-           "resolve"]
+           "observation_wrappers", "resolve"]
 
 
 def family_of(env_id: str, backend: str = "auto") -> Family:

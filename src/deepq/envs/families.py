@@ -26,7 +26,7 @@ from deepq.config import Config
 from deepq.envs import atari
 from deepq.envs.atari import AtariEnvs
 from deepq.envs.info import EnvInfo
-from deepq.envs.makers import make_gymnasium, make_gymnax
+from deepq.envs.makers import make_gymnasium, make_gymnax, observation_wrappers
 from deepq.errors import UserError
 from deepq.report import draw_planes
 
@@ -65,9 +65,11 @@ class GymnasiumEpisodes(HostEpisodes):
             os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         self.vectorised = bool(gym.spec(env_id).vector_entry_point) and not drawn
+        extra = {} if self.vectorised else {"wrappers": observation_wrappers(env_id)}
+        if drawn:
+            extra["render_mode"] = "rgb_array"
         self.envs = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point"
-                                 if self.vectorised else "sync",
-                                 **({"render_mode": "rgb_array"} if drawn else {}))
+                                 if self.vectorised else "sync", **extra)
         self.num_envs = n
         self.dtype = dtype
 

@@ -108,15 +108,33 @@ def gymnasium_id_known(env_id: str) -> bool:
 
 
 def make_gymnasium(env_id: str, **kwargs):
-    """A single Gymnasium env, turning construction failures into UserError."""
+    """A single Gymnasium env, turning construction failures into UserError; a Discrete
+    observation (Taxi, FrozenLake, CliffWalking) becomes its one-hot vector, as SB3 does."""
     import gymnasium as gym
 
     if not gymnasium_id_known(env_id):
         raise UserError(_unknown_id_message(env_id))
     try:
-        return gym.make(env_id, **kwargs)
+        env = gym.make(env_id, **kwargs)
     except Exception as exc:  # missing extras (box2d, mujoco, ...) and the like
         raise UserError(f"could not create {env_id}: {exc}".splitlines()[0]) from None
+    for wrapper in observation_wrappers(env_id):
+        env = wrapper(env)
+    return env
+
+
+@functools.cache
+def observation_wrappers(env_id: str) -> tuple:
+    """The wrappers a Gymnasium id's envs get (vector envs pass them to make_vec):
+    FlattenObservation, which is the one-hot encoding, for a Discrete observation space."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    try:
+        discrete = isinstance(env.observation_space, gym.spaces.Discrete)
+    finally:
+        env.close()
+    return (gym.wrappers.FlattenObservation,) if discrete else ()
 
 
 def _unknown_id_message(env_id: str) -> str:
