@@ -248,3 +248,54 @@ def test_import_deepq_changes_nothing_process_wide():
         out = subprocess.run([sys.executable, "-c", f"{opt_in}; {probe}"], env=env,
                              capture_output=True, text=True, check=True)
         assert out.stdout.split()[0] == str(cores)
+
+
+def _wandb_records(path: Path) -> list:
+    """The protobuf records of an offline W&B run file (LevelDB log framing: 32 KiB blocks,
+    each record a 7-byte header (crc, length, type: 1 whole, 2-4 first/middle/last))."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, records, part = path.read_bytes(), 7, [], b""  # 7: the file's own header
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        if left < 7 or (kind == 0 and length == 0):  # the block's zero padding
+            pos += left
+            continue
+        body, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        part = body if kind in (1, 2) else part + body
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(part)
+            records.append(record)
+    return records
+
+
+def test_track_logs_config_progress_results_and_curves_offline(tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
+    proc = subprocess.run([*DEEPQ, "train", "--out", str(out), "--total-steps", "2000",
+                           *TINY, "--set", "gif=true", "--track", "deepq-test"], env=env,
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    [run_file] = out.glob("wandb/offline-run-*/run-*.wandb")
+    records = _wandb_records(run_file)
+    name = lambda item: item.key or "/".join(item.nested_key)  # noqa: E731
+    logged = {name(i) for r in records if r.HasField("history") for i in r.history.item}
+    assert {"clock", "recent_return", "steps_per_sec", "eval/mean", "train_seconds",
+            "curves/path"} <= logged
+    [run] = [r.run for r in records if r.HasField("run")]
+    config = {name(i): i.value_json for i in run.config.update}
+    assert run.project == "deepq-test" and json.loads(config["learning_rate"]) == 1e-3
+    assert {"clock": 2000} == {k: json.loads(v) for k, v in
+                               ((name(i), i.value_json) for r in records
+                                if r.HasField("summary") for i in r.summary.update)
+                               if k == "clock"}
+
+
+def test_track_without_wandb_names_its_install(cli, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    code, _, err = cli("train", "--out", tmp_path / "run", "--track", "--quiet")
+    assert code == 2 and err.count("\n") == 1
+    assert 'needs Weights & Biases: pip install -e ".[track]"' in err
+    assert not (tmp_path / "run").exists()

@@ -130,6 +130,10 @@ def _add_train(sub, help_config: tuple[Config, str] | None) -> None:
     p.add_argument("--config", default=None, metavar="FILE",
                    help="hyperparameters from a YAML or JSON file (a run's config.json, a "
                         "search's best_config.json); the order is preset, file, --set, flags")
+    p.add_argument("--track", nargs="?", const="deepq", default=None, metavar="PROJECT",
+                   help="log the config, progress, results and curves to Weights & Biases "
+                        "(project default deepq; pip install -e \".[track]\"; "
+                        "WANDB_MODE=offline keeps it on disk)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-artifacts", action="store_true",
                    help="skip eval, curves.png and the GIF after training")
@@ -362,7 +366,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                .validated().to_dict())
         _print_start_notes(cfg)
         run = train(out=args.resume, resume=True, progress=not args.quiet,
-                    artifacts=not args.no_artifacts, **extend)
+                    artifacts=not args.no_artifacts, track=args.track, **extend)
     else:
         cfg = config_from_args(args, presets[0], algos[0], envs[0])
         if args.dry_run:
@@ -370,14 +374,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = args.out or f"runs/{cfg.env_id.replace('/', '_')}-{cfg.algo}"
         _print_start_notes(cfg)
         run = train(cfg, out, force=args.force, progress=not args.quiet,
-                    artifacts=not args.no_artifacts)
+                    artifacts=not args.no_artifacts, track=args.track)
     _print_summary(run, artifacts=not args.no_artifacts)
     return 0
 
 
 def _grid_kwargs(args: argparse.Namespace, executor: RayExecutor | None) -> dict:
     return dict(on_member=lambda r: _print_summary(r, not args.no_artifacts),
-                progress=not args.quiet, artifacts=not args.no_artifacts, executor=executor)
+                progress=not args.quiet, artifacts=not args.no_artifacts, executor=executor,
+                track=args.track)
 
 
 def _print_json(doc: dict) -> int:

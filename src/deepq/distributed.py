@@ -152,13 +152,13 @@ class RayExecutor:
 
     # -- grids ------------------------------------------------------------------------------
     def run_grid(self, out: Path, members: list[dict], artifacts: bool = True,
-                 **_ignored: Any) -> None:
+                 track: str | None = None, **_ignored: Any) -> None:
         """Train `members` of the grid in `out`, one Tune trial each."""
         if not members:
             return
         tune = self._start()
         trainable = self._trainable(tune, _grid_trial, grid=str(Path(out).resolve()),
-                                    artifacts=artifacts)
+                                    artifacts=artifacts, track=track)
         param_space = {"member": tune.grid_search([m["name"] for m in members])}
         tuner = tune.Tuner(trainable, param_space=param_space,
                            tune_config=tune.TuneConfig(reuse_actors=False),
@@ -227,7 +227,7 @@ def _node() -> dict:
     return {"node": ray.get_runtime_context().get_node_id()}
 
 
-def _grid_trial(params: dict, grid: str, artifacts: bool) -> None:
+def _grid_trial(params: dict, grid: str, artifacts: bool, track: str | None) -> None:
     """A Tune trial: one member of a grid, resumed from its own newest checkpoint when a
     restart finds one."""
     keep_freed_memory()
@@ -237,7 +237,7 @@ def _grid_trial(params: dict, grid: str, artifacts: bool) -> None:
     if (out / member["name"] / SUMMARY_FILE).exists():
         return  # finished before a restart of the grid
     train_member(out, member, progress=False, artifacts=artifacts, on_chunk=_reporter(),
-                 summary_extra=_node())
+                 summary_extra=_node(), track=track)
 
 
 def _search_trial(values: dict, out: str, base: dict, artifacts: bool) -> None:

@@ -47,6 +47,7 @@ from deepq.report import (
 from deepq.run import Run
 from deepq.rundir import (
     CURVES_FILE,
+    EVAL_FILE,
     GIF_FILE,
     METRICS_FILE,
     SUMMARY_FILE,
@@ -57,6 +58,7 @@ from deepq.rundir import (
     read_config,
     write_config,
 )
+from deepq.tracking import Tracker, import_wandb
 
 
 def train(
@@ -71,6 +73,7 @@ def train(
     artifacts: bool = True,
     on_chunk: Callable[[dict], None] | None = None,
     summary_extra: dict | None = None,
+    track: str | None = None,
     **overrides: Any,
 ) -> Run:
     """Train (or resume) a run in `out`; returns the finished `Run`.
@@ -82,6 +85,7 @@ def train(
     episodes (all seeds), recent_return (the mean of the last 20 episodes per seed, None
     before the first), steps_per_sec;
     `summary_extra` is merged into summary.json (e.g. the Ray node a trial ran on).
+    `track`: a Weights & Biases project that gets the config, the chunks and the results.
     """
     out = Path(out)
     started = time.perf_counter()
@@ -98,9 +102,12 @@ def train(
             cfg = config.validated() if config is not None else config_for(env_id, preset,
                                                                              **overrides)
         driver = make_driver(cfg)  # validates the env before anything on disk changes
+        if track:
+            import_wandb()  # the install line before anything on disk changes
         if not resume:
             check_new_run(out, force)
-        with RunLock(out), _storage_faults(out, stop):
+        with RunLock(out), _storage_faults(out, stop), _tracked(track, out, cfg, resume) as hooks:
+            hooks.append(on_chunk)
             if resume:
                 state, episodes = _resumed_state(driver, out, "total_steps" in overrides
                                                  or "total_episodes" in overrides)
@@ -111,15 +118,17 @@ def train(
                 episodes = [0] * cfg.num_seeds
             resumed_from = driver.clock(state) if resume else None
             state, timing = _train_loop(driver, out, state, episodes, resume, progress, stop,
-                                        on_chunk)
+                                        lambda chunk: [h(chunk) for h in hooks if h])
             timing["resumed_from"] = resumed_from
             stop.training = False  # from here a signal stops the artifacts at once
             if stop.signum is not None:  # it came during the last chunk: training is complete
                 raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after the "
                                   f"last chunk; the final checkpoint is saved: deepq train "
                                   f"--resume {out} writes the eval, curves and GIF", stop.signum)
-            return _finish(driver, out, state, episodes, timing, started, artifacts,
-                           summary_extra or {})
+            run = _finish(driver, out, state, episodes, timing, started, artifacts,
+                          summary_extra or {})
+            hooks.finished = True
+            return run
 
 
 def _resumed_config(out: Path, overrides: dict, config: Any, env_id: Any,
@@ -267,6 +276,32 @@ def _finish(driver: Driver, out: Path, state: RunState, episodes: list[int], tim
 # read-only file system, permissions changed under the run
 WRITE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS, errno.EACCES,
                 errno.EPERM)
+
+
+class _Hooks(list):
+    """The chunk hooks of a run, and whether it finished (its tracker then gets the
+    results)."""
+
+    finished = False
+
+
+@contextlib.contextmanager
+def _tracked(project: str | None, out: Path, cfg: Config, resume: bool):
+    """The run's chunk hooks; with `project`, a W&B run that gets every chunk, and the
+    summary, eval and curves when the run finishes."""
+    hooks = _Hooks()
+    tracker = Tracker(project, out, cfg, resume) if project else None
+    if tracker is not None:
+        hooks.append(tracker.chunk)
+    try:
+        yield hooks
+    finally:
+        if tracker is not None and hooks.finished:
+            evaluation = out / EVAL_FILE
+            tracker.finish(out, json.loads((out / SUMMARY_FILE).read_text()),
+                           json.loads(evaluation.read_text()) if evaluation.exists() else None)
+        elif tracker is not None:
+            tracker.close()
 
 
 def check_run_files(out: Path) -> None:
