@@ -403,8 +403,7 @@ def _resume_grid(args: argparse.Namespace, executor: RayExecutor | None) -> int:
             raise UserError("a search resumes on Ray: add --executor ray")
         if args.dry_run:
             return _print_json(json.loads((Path(args.resume) / SEARCH_FILE).read_text()))
-        _print_best(executor.search(Path(args.resume), None, [], 0,
-                                    artifacts=not args.no_artifacts, resume=True))
+        _print_best(executor.resume_search(Path(args.resume), artifacts=not args.no_artifacts))
         return 0
     if args.dry_run:
         return _print_json({"members": grid.unfinished(Path(args.resume))})

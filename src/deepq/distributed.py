@@ -32,7 +32,7 @@ from deepq.cpu import keep_freed_memory
 from deepq.errors import UserError
 from deepq.grid import read_members, train_member, unfinished
 from deepq.jaxcache import use_compilation_cache
-from deepq.rundir import SUMMARY_FILE
+from deepq.rundir import SUMMARY_FILE, RunLock
 from deepq.training import train
 
 RAY_INSTALL = 'pip install -e ".[ray]"'
@@ -167,41 +167,61 @@ class RayExecutor:
 
     # -- searches ---------------------------------------------------------------------------
     def search(self, out: Path, base: Config, dims: list[SearchDim], num_samples: int,
-               artifacts: bool = True, resume: bool = False) -> dict:
+               artifacts: bool = True) -> dict:
         """Sample `num_samples` configs of `base` over `dims` (each grid dimension in every
         sample), stop weak trials with ASHA, write the best config to OUT/best_config.json
-        and return {"config", "score", "trial", "values"}."""
+        and return {"config", "score", "trial", "values", "run", "path"}."""
         tune = self._start()
         from ray.tune.schedulers import ASHAScheduler
 
         out = Path(out).resolve()
-        experiment = f"{(self.storage or str(out / 'tune')).rstrip('/')}/search"  # or a URI
-        if resume:
-            base = Config.from_dict(json.loads((out / SEARCH_FILE).read_text())["base"])
-        trainable = self._trainable(tune, _search_trial, out=str(out), base=base.to_dict(),
-                                    artifacts=artifacts)
-        if resume:
-            tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True,
-                                       resume_errored=True)
-        else:
-            total = base.total_episodes if base.algo == "reinforce" else base.total_steps
-            scheduler = ASHAScheduler(time_attr=CLOCK, max_t=total, reduction_factor=3,
-                                      grace_period=max(1, total // 8))
-            param_space = {d.key: d.domain(tune) for d in dims}
-            tuner = tune.Tuner(
-                trainable, param_space=param_space,
-                tune_config=tune.TuneConfig(metric=SCORE, mode="max", scheduler=scheduler,
-                                            num_samples=num_samples, reuse_actors=False),
-                run_config=self._run_config(tune, out, "search"))
-            out.mkdir(parents=True, exist_ok=True)
+        total = base.total_episodes if base.algo == "reinforce" else base.total_steps
+        scheduler = ASHAScheduler(time_attr=CLOCK, max_t=total, reduction_factor=3,
+                                  grace_period=max(1, total // 8))
+        tuner = tune.Tuner(
+            self._search_trainable(tune, out, base, artifacts),
+            param_space={d.key: d.domain(tune) for d in dims},
+            tune_config=tune.TuneConfig(metric=SCORE, mode="max", scheduler=scheduler,
+                                        num_samples=num_samples, reuse_actors=False),
+            run_config=self._run_config(tune, out, "search"))
+        out.mkdir(parents=True, exist_ok=True)
+        with RunLock(out):
             checkpoint.atomic_write_text(out / SEARCH_FILE, json.dumps(
                 {"base": base.to_dict(), "space": [d.to_dict() for d in dims],
-                 "num_samples": num_samples, "experiment": experiment}, indent=2) + "\n")
-        results = tuner.fit()
+                 "num_samples": num_samples, "experiment": self._experiment(out)},
+                indent=2) + "\n")
+            return self._best(tuner.fit(), out, base)
+
+    def resume_search(self, out: Path, artifacts: bool = True) -> dict:
+        """Finish the search in `out` (Tune's restore: every unfinished trial resumes from
+        its own checkpoint); as `search`."""
+        tune = self._start()
+        out = Path(out).resolve()
+        try:
+            base = Config.from_dict(json.loads((out / SEARCH_FILE).read_text())["base"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{out / SEARCH_FILE} is missing or corrupt: start the search "
+                            "again") from None
+        with RunLock(out):
+            tuner = tune.Tuner.restore(self._experiment(out),
+                                       self._search_trainable(tune, out, base, artifacts),
+                                       resume_unfinished=True, resume_errored=True)
+            return self._best(tuner.fit(), out, base)
+
+    def _experiment(self, out: Path) -> str:
+        """Where Tune keeps the search's state: a path or a URI."""
+        return f"{(self.storage or str(out / 'tune')).rstrip('/')}/search"
+
+    def _search_trainable(self, tune: Any, out: Path, base: Config, artifacts: bool) -> Any:
+        return self._trainable(tune, _search_trial, out=str(out), base=base.to_dict(),
+                               artifacts=artifacts)
+
+    def _best(self, results: Any, out: Path, base: Config) -> dict:
+        """The trial with the best last score: its config written to OUT/best_config.json."""
         best = results.get_best_result(metric=SCORE, mode="max", scope="last")
         if best is None or best.metrics is None or SCORE not in best.metrics:
             raise UserError(f"no trial of the search in {out} reported a score: see "
-                            f"{experiment}")
+                            f"{self._experiment(out)}")
         values = dict(best.config)
         cfg = base.replace(**values).validated()
         found = {"config": cfg.to_dict(), "preset": cfg.preset, "score": best.metrics[SCORE],
