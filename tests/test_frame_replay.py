@@ -98,6 +98,18 @@ def test_ring_rows_are_the_capacity_over_the_envs_and_at_least_one():
     assert frame_replay.init(3, 4, (2, 2), 2).frames.shape == (1, 4, 2, 2)
 
 
+def test_the_ring_keeps_its_dtypes_and_int32_counters():
+    """Checkpoints store the ring with its dtypes and restore against them: uint8 frames,
+    int32 actions and counters (index, rows), float32 rewards and terminals, bool flags."""
+    state = _small_ring(16, 2, 3)
+    want = {"frames": jnp.uint8, "action": jnp.int32, "reward": jnp.float32,
+            "terminated": jnp.float32, "first": jnp.bool_, "valid": jnp.bool_,
+            "index": jnp.int32, "rows": jnp.int32}
+    for ring in (frame_replay.init(16, 2, (2, 2), 2), state):
+        assert {k: getattr(ring, k).dtype for k in want} == want
+    assert int(state.rows) == 3 and int(state.index) == 3
+
+
 def test_a_ring_of_two_rows_has_one_sampleable_transition():
     """After two adds only the first row has its next frame: count 1, never rounded up."""
     state = _small_ring(16, 2, 2)
