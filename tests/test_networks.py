@@ -20,10 +20,13 @@ class _Dense(nn.Module):
 
 class _Head(nn.Module):
     noisy: bool = False
+    dueling: bool = False
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x):
-        return q_head(x, 3, 8, noisy=self.noisy)
+        return q_head(x, 3, 8, noisy=self.noisy, dueling=self.dueling,
+                      layer_norm=self.layer_norm)
 
 
 def test_dense_defaults_to_flax_lecun_normal():
@@ -109,3 +112,38 @@ def test_torch_init_keeps_the_layer_names():
     assert per_action["action_1_out"]["kernel"].shape == (4, 1)
     # U(+-1/sqrt(fan-in)) biases, not zero: the torch branch named them
     assert np.abs(np.asarray(duel["value"]["bias"])).min() > 0
+
+
+def _layer_norm(h: np.ndarray, p: dict) -> np.ndarray:
+    """LayerNorm over the last axis (Ba et al. 2016; flax's epsilon 1e-6)."""
+    h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-6)
+    return h * np.asarray(p["scale"]) + np.asarray(p["bias"])
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_q_head_normalises_each_hidden_layer_before_its_activation(dueling):
+    """layer_norm=True: every hidden layer of the head (the plain one, or the value and
+    advantage streams) is LayerNorm-ed before its ReLU; Q by hand from the params."""
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (4, 9))) * 3
+    head = _Head(dueling=dueling, layer_norm=True)
+    params = head.init(jax.random.PRNGKey(0), x)["params"]
+    p = jax.tree.map(np.asarray, params)
+
+    def stream(hidden: str, out: str, norm: str) -> np.ndarray:
+        h = x @ p[hidden]["kernel"] + p[hidden]["bias"]
+        h = np.maximum(_layer_norm(h, p[norm]), 0)
+        return h @ p[out]["kernel"] + p[out]["bias"]
+
+    if dueling:
+        assert sorted(params) == ["LayerNorm_0", "LayerNorm_1", "advantage", "advantage_hidden",
+                                  "value", "value_hidden"]
+        value = stream("value_hidden", "value", "LayerNorm_0")
+        advantage = stream("advantage_hidden", "advantage", "LayerNorm_1")
+        want = value + advantage - advantage.mean(-1, keepdims=True)
+    else:
+        assert sorted(params) == ["Dense_0", "Dense_1", "LayerNorm_0"]
+        want = stream("Dense_0", "Dense_1", "LayerNorm_0")
+    np.testing.assert_allclose(np.asarray(head.apply({"params": params}, x)), want,
+                               rtol=1e-4, atol=1e-5)
+    plain = _Head(dueling=dueling).init(jax.random.PRNGKey(0), x)["params"]
+    assert not any(name.startswith("LayerNorm") for name in plain)
