@@ -21,7 +21,6 @@ import pytest
 from flax import serialization
 
 from deepq import checkpoint
-from deepq.cli import main
 from deepq.rundir import LOCK_FILE
 from tests.helpers import TINY, run_deepq, start_deepq, wait_for
 
@@ -68,16 +67,6 @@ def run(base_run, tmp_path):
     return copy
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """`deepq ARGS` in this process: (exit code, stderr)."""
-    monkeypatch.setenv("DEEPQ_JAX_CACHE", "off")
-
-    def call(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        return code, capsys.readouterr().err
-    return call
 
 
 # -- values: refused before anything on disk changes ---------------------------------------
@@ -109,7 +98,7 @@ def cli(capsys, monkeypatch):
 ])
 def test_bad_values_leave_an_existing_run_alone(run, cli, args, needle):
     before = tree_hash(run)
-    code, err = cli("train", "--out", run, "--force", *args, "--quiet")
+    code, _, err = cli("train", "--out", run, "--force", *args, "--quiet")
     one_line(code, err, 2, needle)
     assert tree_hash(run) == before
 
@@ -119,7 +108,7 @@ def test_bad_values_leave_an_existing_run_alone(run, cli, args, needle):
 def test_an_empty_path_is_refused(run, cli, tmp_path, monkeypatch, args):
     (tmp_path / "notes.txt").write_text("mine")
     monkeypatch.chdir(tmp_path)
-    code, err = cli(*[a.format(run=run) for a in args])
+    code, _, err = cli(*[a.format(run=run) for a in args])
     one_line(code, err, 2, "an empty path was given")
     assert sorted(os.listdir(tmp_path)) == ["notes.txt", "run"]
 
@@ -135,7 +124,7 @@ def test_an_empty_path_is_refused(run, cli, tmp_path, monkeypatch, args):
 ])
 def test_resume_refusals_change_nothing(run, cli, args, needle):
     before = tree_hash(run)
-    code, err = cli("train", "--resume", run, *args, "--quiet")
+    code, _, err = cli("train", "--resume", run, *args, "--quiet")
     one_line(code, err, 2, needle)
     assert tree_hash(run) == before
 
@@ -163,7 +152,7 @@ def test_resume_reads_every_file_first(run, cli, name, data, needle):
         data = (run / name).read_bytes() + b"0,12\n"
     _damage(run, name, data)
     before = tree_hash(run)
-    code, err = cli("train", "--resume", run, "--total-steps", "2000", "--quiet")
+    code, _, err = cli("train", "--resume", run, "--total-steps", "2000", "--quiet")
     one_line(code, err, 2, needle)
     assert tree_hash(run) == before
 
@@ -188,7 +177,7 @@ def test_a_wrong_config_json_is_named(run, cli, changes, needle, command):
     _edit_config(run, **changes)
     before = tree_hash(run)
     args = ["train", "--resume", run, "--quiet"] if command == "resume" else ["eval", run]
-    code, err = cli(*args)
+    code, _, err = cli(*args)
     line = one_line(code, err, 2, needle)
     assert str(run / "config.json") in line
     assert tree_hash(run) == before
@@ -228,11 +217,11 @@ def test_damaged_checkpoints(run, cli, damage, needle):
         for p in checkpoint.list_checkpoints(run):
             p.rename(p.with_name(p.name + ".bak"))
     before = tree_hash(run)
-    code, err = cli("train", "--resume", run, "--total-steps", "2000", "--quiet")
+    code, _, err = cli("train", "--resume", run, "--total-steps", "2000", "--quiet")
     one_line(code, err, 2, needle)
     assert tree_hash(run) == before
     if damage not in ("no_episodes", "meta_not_dict"):  # eval reads only the parameters
-        code, err = cli("eval", run, "--episodes", "1")
+        code, _, err = cli("eval", run, "--episodes", "1")
         one_line(code, err, 2, needle)
 
 
@@ -255,7 +244,7 @@ def test_artifact_commands(run, cli, tmp_path, args, needle):
         (run / "checkpoints.gif").mkdir()
         needle = "is a directory"
     before = tree_hash(run)
-    code, err = cli(*[a.format(run=run, tmp=tmp_path) for a in args])
+    code, _, err = cli(*[a.format(run=run, tmp=tmp_path) for a in args])
     one_line(code, err, 2, needle)
     assert tree_hash(run) == before
     assert not (tmp_path / "x.gif").exists()
@@ -263,9 +252,9 @@ def test_artifact_commands(run, cli, tmp_path, args, needle):
 
 def test_plot_and_compare_name_a_damaged_metrics_file(run, cli, tmp_path):
     (run / "metrics.csv").write_bytes(b"seed,env_step,episode,return\n0,1,1,lots\n")
-    code, err = cli("plot", run, "--out", tmp_path / "c.png")
+    code, _, err = cli("plot", run, "--out", tmp_path / "c.png")
     one_line(code, err, 2, "metrics.csv is damaged")
-    code, err = cli("compare", run, "--out", tmp_path / "cmp")
+    code, _, err = cli("compare", run, "--out", tmp_path / "cmp")
     one_line(code, err, 2, "metrics.csv is damaged")
 
 
@@ -273,7 +262,7 @@ def test_readers_skip_a_row_being_written(run, cli, tmp_path):
     """A reader beside a training run can meet its last row half written."""
     with open(run / "metrics.csv", "ab") as f:
         f.write(b"0,1500,3")
-    code, err = cli("plot", run, "--out", tmp_path / "c.png")
+    code, _, err = cli("plot", run, "--out", tmp_path / "c.png")
     assert code == 0 and err == "", err
     assert (tmp_path / "c.png").stat().st_size > 0
 
@@ -291,7 +280,7 @@ def test_a_damaged_grid_file(tmp_path, cli, doc, needle):
     grid.mkdir()
     (grid / "grid.json").write_text(doc)
     before = tree_hash(grid)
-    code, err = cli("train", "--resume", grid, "--quiet")
+    code, _, err = cli("train", "--resume", grid, "--quiet")
     one_line(code, err, 2, needle)
     assert tree_hash(grid) == before and not (grid / LOCK_FILE).exists()
 
@@ -453,3 +442,20 @@ def test_resumed_logs_keep_one_line_ending(run):
     assert proc.returncode == 0, proc.stderr
     for name in ("metrics.csv", "qtrace.csv"):
         assert b"\r" not in (run / name).read_bytes()
+
+
+def test_a_run_whose_last_rollout_passed_its_budget_resumes(tmp_path, cli):
+    """PQN trains in whole rollouts: 1,000 steps of 8 envs x 16 end at 1,024. A plain
+    --resume (no new budget) of the finished run writes its artifacts again; only a budget
+    given below the clock is refused."""
+    out = tmp_path / "run"
+    args = ["--algo", "pqn", "--set", "num_envs=8", "--set", "rollout_steps=16",
+            "--set", "num_minibatches=2", "--set", "eval_episodes=2", "--set", "gif=false"]
+    run_deepq("train", "--out", str(out), *args, "--total-steps", "1000", "--quiet",
+              "--no-artifacts", check=True)
+    assert checkpoint.list_checkpoints(out)[-1].name == "step_000000001024.msgpack"
+    code, _, err = cli("train", "--resume", out, "--quiet")
+    assert code == 0, err
+    assert (out / "eval.json").exists()
+    code, _, err = cli("train", "--resume", out, "--total-steps", "1000", "--quiet")
+    one_line(code, err, 2, "give at least 1,024")

@@ -16,10 +16,10 @@ LAYERS = {
     0: ["deepq._version", "deepq.errors", "deepq.config", "deepq.jaxcache", "deepq.cpu"],
     1: ["deepq.envs", "deepq.agents", "deepq.networks", "deepq.replay", "deepq.frame_replay",
         "deepq.prioritized", "deepq.schedules", "deepq.checkpoint", "deepq.presets",
-        "deepq.report", "deepq.tracking"],
+        "deepq.report"],
     2: ["deepq.drivers", "deepq.evaluate", "deepq.qtrace"],
     3: ["deepq.rundir", "deepq.run", "deepq.render", "deepq.training", "deepq.compare",
-        "deepq.policy",
+        "deepq.policy", "deepq.tracking",
         "deepq.grid"],
     4: ["deepq.distributed", "deepq.cli", "deepq.__main__"],
 }

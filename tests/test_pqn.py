@@ -252,6 +252,19 @@ def test_the_network_and_optimizer_follow_the_config():
     assert float(np.abs(np.asarray(params["Dense_0"]["bias"])).max()) == 0.0
 
 
+def _moves(agent, batch, calls: int) -> list[float]:
+    """The largest parameter change of each of `calls` consecutive updates on `batch`."""
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(4))
+    moved = []
+    for i in range(calls):
+        new, _ = agent.update(state, batch, jax.random.PRNGKey(i))
+        moved.append(max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+                         for a, b in zip(jax.tree.leaves(new.params),
+                                         jax.tree.leaves(state.params))))
+        state = new
+    return moved
+
+
 def test_the_runs_rollouts_and_the_learning_rate_horizon():
     """1,000 steps of 8 envs x 16 steps: ceil(1000 / 128) = 8 rollouts of 2 x 4 = 8
     updates each; a linear lr reaches 0 after those 64 updates (the 64th still moves)."""
@@ -262,26 +275,11 @@ def test_the_runs_rollouts_and_the_learning_rate_horizon():
     tiny = cfg.replace(hidden_sizes=(3,), layer_norm=False, optimizer="sgd",
                        learning_rate=0.5, max_grad_norm=0.0, num_epochs=1, num_minibatches=1,
                        total_steps=4 * 128)  # 4 rollouts x 1 update
-    agent = pqn.make_agent(tiny, 2)
-    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(4))
     batch = pqn.Rollout(jnp.ones((2, 4)), jnp.array([0, 1]), jnp.array([3.0, -2.0]),
                         jnp.ones(2))
-    moved = []
-    for i in range(5):
-        new, _ = agent.update(state, batch, jax.random.PRNGKey(i))
-        moved.append(max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
-                         for a, b in zip(jax.tree.leaves(new.params),
-                                         jax.tree.leaves(state.params))))
-        state = new
+    moved = _moves(pqn.make_agent(tiny, 2), batch, 5)
     assert moved[3] > 1e-4 and moved[4] < 1e-7  # lr 0 after 4 updates, to rounding
     # 2 rollouts x 2 minibatches: the horizon is their product, 4 updates
-    agent = pqn.make_agent(tiny.replace(num_minibatches=2, total_steps=2 * 128), 2)
-    state = agent.init(jax.random.PRNGKey(0), jnp.zeros(4))
-    moved = []
-    for i in range(3):
-        new, _ = agent.update(state, batch, jax.random.PRNGKey(i))
-        moved.append(max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
-                         for a, b in zip(jax.tree.leaves(new.params),
-                                         jax.tree.leaves(state.params))))
-        state = new
+    moved = _moves(pqn.make_agent(tiny.replace(num_minibatches=2, total_steps=2 * 128), 2),
+                   batch, 3)
     assert moved[1] > 1e-4 and moved[2] < 1e-7

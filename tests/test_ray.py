@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from deepq import checkpoint
-from deepq.cli import main
 from tests.helpers import TINY, run_deepq, start_deepq, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -24,20 +23,11 @@ RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 SHORT = [*TINY, "--set", "checkpoint_every=1000"]
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    monkeypatch.setenv("DEEPQ_JAX_CACHE", "off")
-
-    def call(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        return code, capsys.readouterr().err
-    return call
 
 
 def test_without_ray_the_executor_names_its_install(cli, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    code, err = cli("train", "--executor", "ray", "--out", tmp_path / "g", "--quiet")
+    code, _, err = cli("train", "--executor", "ray", "--out", tmp_path / "g", "--quiet")
     assert code == 2 and err.count("\n") == 1, err
     assert 'needs Ray: pip install -e ".[ray]"' in err
     assert not (tmp_path / "g").exists()
@@ -59,7 +49,7 @@ def test_without_ray_the_executor_names_its_install(cli, monkeypatch, tmp_path):
     (["--executor", "ray", "--cpus-per-trial", "0"], "--cpus-per-trial must be positive"),
 ])
 def test_ray_flags_are_checked_before_ray_starts(cli, tmp_path, args, needle):
-    code, err = cli("train", "--out", tmp_path / "g", *args, "--quiet")
+    code, _, err = cli("train", "--out", tmp_path / "g", *args, "--quiet")
     assert code == 2 and err.count("\n") == 1, err
     assert needle in err, err
     assert not (tmp_path / "g").exists()

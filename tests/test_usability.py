@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from tensorboardX.proto import event_pb2
 
-from deepq.cli import main
 from deepq.config import CHOICES, Config
 from deepq.presets import PRESETS, config_for
 from tests.helpers import DEEPQ, ROOT, TINY, run_deepq
@@ -26,20 +25,6 @@ from tests.helpers import DEEPQ, ROOT, TINY, run_deepq
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """`deepq ARGS` in this process: (exit code, stdout, stderr)."""
-    monkeypatch.setenv("DEEPQ_JAX_CACHE", "off")
-
-    def call(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as exc:  # --help
-            code = exc.code
-        out = capsys.readouterr()
-        return code, out.out, out.err
-    return call
 
 
 def _shown(value) -> str:

@@ -104,13 +104,12 @@ def latest(run_dir: Path) -> Path:
 def read_latest(run_dir: Path) -> tuple[Path, dict]:
     """The newest checkpoint and its raw contents. A reader beside a training run may see the
     newest file rotated away between listing and reading: it then takes the new newest."""
-    for _ in range(3):
+    for tries_left in (2, 1, 0):
         path = latest(run_dir)
         try:
-            return path, read_raw(path, missing_is_user_error=False)
+            return path, read_raw(path, missing_is_user_error=not tries_left)
         except FileNotFoundError:
             continue
-    return latest(run_dir), read_raw(latest(run_dir))
 
 
 def read_raw(path: Path, missing_is_user_error: bool = True) -> dict:

@@ -87,11 +87,9 @@ def _help_config(argv: list[str]) -> tuple[Config, str]:
     known, _ = pre.parse_known_args(argv)
     first = lambda text: text.split(",")[0].strip() or None if text else None  # noqa: E731
     try:
-        fields = read_config_file(known.config) if known.config else {}
-        preset = first(known.preset) or fields.pop("preset", None)
-        env = first(known.env) or fields.pop("env_id", None)
-        algo = first(known.algo) or fields.pop("algo", None)
-        fields = {k: v for k, v in fields.items() if k not in ("preset", "env_id", "algo")}
+        env, preset, algo, fields = _with_file(
+            read_config_file(known.config) if known.config else {}, first(known.env),
+            first(known.preset), first(known.algo))
         cfg = config_for(env, preset, algo, **fields)
     except UserError as exc:
         return Config(), f"Config defaults: {exc}"
@@ -267,11 +265,7 @@ def config_from_args(args: argparse.Namespace, preset: str | None = None,
     """The config of `args`, with `preset`, `algo` and `env` (one member of a grid) in
     place of the flags' values: the preset, then the --config file, then --set, then the
     dedicated flags."""
-    changes = dict(args.file_fields)
-    preset = preset or changes.pop("preset", None)
-    env = env or changes.pop("env_id", None)
-    algo = algo or changes.pop("algo", None)
-    changes.pop("preset", None)
+    env, preset, algo, changes = _with_file(args.file_fields, env, preset, algo)
     changes.update(_overrides(args))
     direct = {"seed": args.seed, "seeds": args.seeds, "total_steps": args.total_steps,
               "backend": args.backend}
@@ -279,6 +273,15 @@ def config_from_args(args: argparse.Namespace, preset: str | None = None,
         if value is not None:
             changes[_RENAMED.get(flag, flag)] = value
     return config_for(env, preset, algo, **changes)
+
+
+def _with_file(fields: dict, env: str | None, preset: str | None,
+               algo: str | None) -> tuple[str | None, str | None, str | None, dict]:
+    """A --config file's env, preset and algo where the flags name none, and its other
+    fields."""
+    rest = {k: v for k, v in fields.items() if k not in ("env_id", "preset", "algo")}
+    return (env or fields.get("env_id"), preset or fields.get("preset"),
+            algo or fields.get("algo"), rest)
 
 
 def _overrides(args: argparse.Namespace) -> dict:

@@ -28,16 +28,6 @@ POLICY_FILE = "policy.msgpack"
 FORMAT = "deepq-policy-1"
 
 
-def write_policy(path: Path, cfg: Config, params: Any, seed: int, obs_shape: tuple,
-                 obs_dtype: str, num_actions: int) -> Path:
-    """Write one seed's `params` (no seed axis) as a model file, atomically."""
-    doc = {"format": FORMAT, "config": json.dumps(cfg.to_dict()), "seed": seed,
-           "obs_shape": list(obs_shape), "obs_dtype": obs_dtype, "num_actions": num_actions,
-           "params": serialization.to_state_dict(jax.device_get(params))}
-    checkpoint.atomic_write_bytes(Path(path), serialization.msgpack_serialize(doc))
-    return Path(path)
-
-
 class Policy:
     """A trained agent's greedy (or epsilon-greedy) action, jitted."""
 
@@ -55,6 +45,16 @@ class Policy:
         self._greedy = jax.jit(lambda p, obs: jnp.argmax(agent.q_values(p, obs), axis=-1)) \
             if plain else None
         self._key = jax.random.PRNGKey(seed)
+
+    def save(self, path: str | Path) -> Path:
+        """This policy as a model file, atomically: the params and what rebuilds the
+        network around them."""
+        doc = {"format": FORMAT, "config": json.dumps(self.config.to_dict()),
+               "seed": self.seed, "obs_shape": list(self.obs_shape),
+               "obs_dtype": self.obs_dtype, "num_actions": self.num_actions,
+               "params": serialization.to_state_dict(jax.device_get(self.params))}
+        checkpoint.atomic_write_bytes(Path(path), serialization.msgpack_serialize(doc))
+        return Path(path)
 
     def predict(self, obs: Any, epsilon: float = 0.0, key: Any = None) -> np.ndarray | int:
         """The action for one observation (an int), or actions for a batch [B, ...]."""
@@ -96,8 +96,7 @@ def load_policy(path: str | Path) -> Policy:
         raise UserError(f"{path} is not a deepq model file ({FORMAT}): export one with "
                         "deepq export RUN --out FILE")
     cfg = Config.from_dict(json.loads(doc["config"]))
-    obs_shape = tuple(int(x) for x in doc["obs_shape"].values()) \
-        if isinstance(doc["obs_shape"], dict) else tuple(int(x) for x in doc["obs_shape"])
+    obs_shape = tuple(int(x) for x in doc["obs_shape"])
     num_actions = int(doc["num_actions"])
     agent = make_agent(cfg, num_actions)
     template = jax.eval_shape(agent.init, jax.random.PRNGKey(0),

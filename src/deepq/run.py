@@ -25,7 +25,7 @@ from deepq.drivers.base import saved_params
 from deepq.envs import EnvInfo, family, family_of, resolve, seeds
 from deepq.errors import UserError
 from deepq.evaluate import evaluate, summarize
-from deepq.policy import Policy, write_policy
+from deepq.policy import Policy
 from deepq.render import episode_frames
 from deepq.report import plot_runs, write_video
 from deepq.rundir import (
@@ -117,17 +117,21 @@ class Run:
                 key: Any = None) -> np.ndarray | int:
         """The action of one seed's agent for one observation (an int), or the actions for
         a batch [B, ...]; jitted (policy.Policy), `key` PRNGKey(0) unless given."""
+        if key is None:  # made once: a key costs a dispatch per call
+            if self._key0 is None:
+                self._key0 = jax.random.PRNGKey(0)
+            key = self._key0
+        return self.policy(seed_index).predict(obs, epsilon, key)
+
+    def policy(self, seed_index: int = 0) -> Policy:
+        """One seed's jitted player (made once per seed): `predict`, `save`."""
         self._check_seed_index(seed_index)
         if seed_index not in self._policies:
             params = jax.tree.map(lambda x: x[seed_index], self.params)
             self._policies[seed_index] = Policy(
                 self.config, params, tuple(self.info.obs_shape), self.info.obs_dtype,
                 self.num_actions, self.config.seeds[seed_index])
-        if key is None:  # made once: a key costs a dispatch per call
-            if self._key0 is None:
-                self._key0 = jax.random.PRNGKey(0)
-            key = self._key0
-        return self._policies[seed_index].predict(obs, epsilon, key)
+        return self._policies[seed_index]
 
     def record(self, out: str | Path, seed_index: int = 0, max_steps: int = 10_000,
                fps: int = 50, frame_every: int = 1, shrink: int = 1) -> Path:
@@ -151,12 +155,9 @@ class Run:
 
     def export(self, out: str | Path, seed_index: int = 0) -> Path:
         """One seed's model file (policy.py): its params and what rebuilds its network."""
-        self._check_seed_index(seed_index)
-        out = Path(out)
-        check_output_file(out)
-        params = jax.tree.map(lambda x: x[seed_index], self.params)
-        return write_policy(out, self.config, params, self.config.seeds[seed_index],
-                            tuple(self.info.obs_shape), self.info.obs_dtype, self.num_actions)
+        policy = self.policy(seed_index)
+        check_output_file(Path(out))
+        return policy.save(out)
 
     def plot(self, out: str | Path | None = None) -> Path:
         return plot_runs([self.path], out or self.path / CURVES_FILE)

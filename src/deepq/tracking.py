@@ -5,11 +5,13 @@ every chunk's progress, the final summary and eval, and curves.png. Optional: `p
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from deepq.config import Config
 from deepq.errors import UserError
+from deepq.rundir import CURVES_FILE, EVAL_FILE, SUMMARY_FILE
 
 TRACK_INSTALL = 'pip install -e ".[track]"'
 
@@ -29,6 +31,7 @@ class Tracker:
         wandb = import_wandb()
         self._wandb = wandb
         name = Path(run_dir).resolve().name
+        self.finished = False
         self.run = wandb.init(project=project, name=name, dir=str(run_dir),
                               config=cfg.to_dict(), group=Path(run_dir).resolve().parent.name,
                               job_type=cfg.algo, reinit="create_new",
@@ -41,18 +44,23 @@ class Tracker:
             metrics["recent_return"] = progress["recent_return"]
         self.run.log(metrics, step=progress["clock"])
 
-    def finish(self, run_dir: Path, summary: dict, evaluation: dict | None) -> None:
+    def finish(self, run_dir: Path) -> None:
+        """The finished run's summary.json numbers, its eval and curves.png, then the end."""
+        run_dir = Path(run_dir)
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
         done: dict[str, Any] = {k: v for k, v in summary.items()
                                 if isinstance(v, int | float) and not isinstance(v, bool)}
-        if evaluation is not None:
+        if (run_dir / EVAL_FILE).exists():
+            evaluation = json.loads((run_dir / EVAL_FILE).read_text())
             done["eval/mean"] = evaluation["mean"]
             done["eval/std"] = evaluation["std"]
-        curves = Path(run_dir) / "curves.png"
+        curves = run_dir / CURVES_FILE
         if curves.exists():
             done["curves"] = self._wandb.Image(str(curves))
         self.run.log(done)
         self.run.summary.update({k: v for k, v in done.items() if k != "curves"})
         self.run.finish()
+        self.finished = True
 
     def close(self) -> None:
         """End the W&B run without a summary (training stopped early)."""

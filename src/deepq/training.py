@@ -47,7 +47,6 @@ from deepq.report import (
 from deepq.run import Run
 from deepq.rundir import (
     CURVES_FILE,
-    EVAL_FILE,
     GIF_FILE,
     METRICS_FILE,
     SUMMARY_FILE,
@@ -95,7 +94,7 @@ def train(
             if force:
                 raise UserError("--resume continues the run and --force would start it over: "
                                 "drop one of them")
-            cfg = _resumed_config(out, overrides, config, env_id, preset)
+            cfg, extended = _resumed_config(out, overrides, config, env_id, preset)
         else:
             if config is not None and (env_id or preset or overrides):
                 raise UserError("pass either a Config or env_id / preset / overrides, not both")
@@ -106,11 +105,11 @@ def train(
             import_wandb()  # the install line before anything on disk changes
         if not resume:
             check_new_run(out, force)
-        with RunLock(out), _storage_faults(out, stop), _tracked(track, out, cfg, resume) as hooks:
-            hooks.append(on_chunk)
+        with RunLock(out), _storage_faults(out, stop), _tracked(track, out, cfg,
+                                                                resume) as tracker:
+            hooks = [h for h in (on_chunk, tracker and tracker.chunk) if h is not None]
             if resume:
-                state, episodes = _resumed_state(driver, out, "total_steps" in overrides
-                                                 or "total_episodes" in overrides)
+                state, episodes = _resumed_state(driver, out, extended)
             else:
                 clear_run(out)
                 write_config(out, cfg, driver.info.backend)
@@ -118,7 +117,7 @@ def train(
                 episodes = [0] * cfg.num_seeds
             resumed_from = driver.clock(state) if resume else None
             state, timing = _train_loop(driver, out, state, episodes, resume, progress, stop,
-                                        lambda chunk: [h(chunk) for h in hooks if h])
+                                        hooks)
             timing["resumed_from"] = resumed_from
             stop.training = False  # from here a signal stops the artifacts at once
             if stop.signum is not None:  # it came during the last chunk: training is complete
@@ -127,20 +126,22 @@ def train(
                                   f"--resume {out} writes the eval, curves and GIF", stop.signum)
             run = _finish(driver, out, state, episodes, timing, started, artifacts,
                           summary_extra or {})
-            hooks.finished = True
+            if tracker is not None:
+                tracker.finish(out)
             return run
 
 
 def _resumed_config(out: Path, overrides: dict, config: Any, env_id: Any,
-                    preset: Any) -> Config:
-    """The run dir's own config, its budget extended by `overrides` (checked, not written)."""
+                    preset: Any) -> tuple[Config, bool]:
+    """The run dir's own config, its budget extended by `overrides` (checked, not written),
+    and whether it was extended."""
     extend = {k: v for k, v in overrides.items() if v is not None}
     fixed = [k for k in extend if k not in ("total_steps", "total_episodes")]
     if config is not None or env_id or preset or fixed:
         raise UserError("resume=True continues the run dir's own config; only total_steps "
                         "(total_episodes for reinforce) may extend it")
     cfg = read_config(out)
-    return cfg.replace(**extend).validated() if extend else cfg
+    return (cfg.replace(**extend).validated() if extend else cfg), bool(extend)
 
 
 def _resumed_state(driver: Driver, out: Path, extended: bool) -> tuple[RunState, list[int]]:
@@ -159,7 +160,7 @@ def _resumed_state(driver: Driver, out: Path, extended: bool) -> tuple[RunState,
 
 def _train_loop(driver: Driver, out: Path, state: RunState, episodes: list[int], resume: bool,
                 progress: bool, stop: _StopSignals,
-                on_chunk: Callable[[dict], None] | None) -> tuple[RunState, dict]:
+                on_chunk: list[Callable[[dict], None]]) -> tuple[RunState, dict]:
     cfg, clock = driver.cfg, driver.clock
     resume_at = clock(state) if resume else None
     writer = MetricsWriter(out, cfg.seeds, window=driver.total // 100, resume_at=resume_at,
@@ -205,10 +206,10 @@ def _train_loop(driver: Driver, out: Path, state: RunState, episodes: list[int],
                 writer.add_scalars("select/best_score", scores, done)
             recent_mean = float(np.mean(recent)) if recent else None
             bar.update(done * cfg.num_seeds, sum(episodes), recent_mean, steps_per_sec)
-            if on_chunk is not None:
-                on_chunk({"clock": done, "clock_unit": driver.clock_unit, "total": driver.total,
-                          "episodes": sum(episodes), "recent_return": recent_mean,
-                          "steps_per_sec": steps_per_sec})
+            for hook in on_chunk:
+                hook({"clock": done, "clock_unit": driver.clock_unit, "total": driver.total,
+                      "episodes": sum(episodes), "recent_return": recent_mean,
+                      "steps_per_sec": steps_per_sec})
             every, minutes = cfg.checkpoint_every, cfg.checkpoint_minutes
             due = (every and done // every > last_saved // every) or \
                 (minutes and time.monotonic() - last_saved_at >= 60 * minutes)
@@ -278,29 +279,15 @@ WRITE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS,
                 errno.EPERM)
 
 
-class _Hooks(list):
-    """The chunk hooks of a run, and whether it finished (its tracker then gets the
-    results)."""
-
-    finished = False
-
-
 @contextlib.contextmanager
 def _tracked(project: str | None, out: Path, cfg: Config, resume: bool):
-    """The run's chunk hooks; with `project`, a W&B run that gets every chunk, and the
-    summary, eval and curves when the run finishes."""
-    hooks = _Hooks()
+    """With `project`, a W&B run (tracking.Tracker) for the `with` block, else None; a run
+    left before its tracker finished is closed as failed."""
     tracker = Tracker(project, out, cfg, resume) if project else None
-    if tracker is not None:
-        hooks.append(tracker.chunk)
     try:
-        yield hooks
+        yield tracker
     finally:
-        if tracker is not None and hooks.finished:
-            evaluation = out / EVAL_FILE
-            tracker.finish(out, json.loads((out / SUMMARY_FILE).read_text()),
-                           json.loads(evaluation.read_text()) if evaluation.exists() else None)
-        elif tracker is not None:
+        if tracker is not None and not tracker.finished:
             tracker.close()
 
 
@@ -396,9 +383,10 @@ class _Progress:
     line per chunk, and one at least every `every` seconds while a long chunk runs."""
 
     def __init__(self, total: int, done: int, enabled: bool, unit: str = "steps",
-                 every: float = float(os.environ.get("DEEPQ_LOG_SECONDS", 30))):
+                 every: float | None = None):
         self.enabled, self.tty = enabled, sys.stderr.isatty()
-        self.total, self.unit, self.every = total, unit, every
+        self.total, self.unit = total, unit
+        self.every = float(os.environ.get("DEEPQ_LOG_SECONDS", 30)) if every is None else every
         self.start, self.start_done = time.monotonic(), done
         self.state = {"done": done, "episodes": 0, "recent": None, "sps": 0.0}
         if not enabled:
