@@ -1,0 +1,154 @@
+"""Pong learned on this CPU: the headline numbers and curves of DQN and PQN runs.
+
+    .venv/bin/python benchmarks/pong_cpu.py RUN [RUN ...]
+
+Each RUN is a deepq run dir on ALE/Pong-v5 (finished, or still training: its numbers so far).
+Writes benchmarks/results/pong_cpu.{json,md,png}: per run the algo, preset and command, the
+frames trained (4 per agent step), the training time, the mean of the last 20 training
+episodes, the paper-protocol evaluation (eval.json: epsilon 0.05, 30 episodes of at most 18k
+frames, up to 30 no-op starts; written when the run ends) with a 95% t-interval, the
+training time at which the mean of 20 consecutive training episodes first reached 0, 10
+and 18, and the mean training return per 100k frames.
+
+Training time is summed over chunks from the logged steps per second (a chunk's steps over
+its rate), so time between sessions of a resumed run does not count; it includes the
+updates, acting and the emulator, not the final evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from deepq.report import read_metrics
+from deepq.rundir import read_config
+
+RESULTS = Path(__file__).resolve().parent / "results"
+THRESHOLDS = (0, 10, 18)
+WINDOW = 20
+FRAMES_PER_STEP = 4  # frame skip 4 in every Atari preset here
+BUCKET = 100_000  # frames
+
+
+def training_seconds(m: dict, chunk_steps: int) -> np.ndarray:
+    """Training seconds at each logged episode's end: its chunk's rate (the rate of the chunk
+    an episode ended in is logged with it) times the steps into that chunk, plus all
+    earlier chunks. A chunk in which no episode ended takes the next logged rate."""
+    steps = m["env_step"].astype(np.int64)
+    chunk = (steps - 1) // chunk_steps
+    rate_of = {}
+    for c, r in zip(chunk, m["steps_per_sec"], strict=True):
+        rate_of[int(c)] = float(r)
+    rates, later = {}, None
+    for c in range(int(chunk.max()), -1, -1):
+        later = rate_of.get(c, later)
+        rates[c] = later
+    before = np.cumsum([0.0] + [chunk_steps / rates[c] for c in range(int(chunk.max()))])
+    return before[chunk] + (steps - chunk * chunk_steps) / np.array([rates[c] for c in chunk])
+
+
+def summarize(run: Path) -> dict:
+    cfg = read_config(run)
+    m = read_metrics(run)
+    returns = m["return"]
+    seconds = training_seconds(m, cfg.chunk_steps)
+    frames = FRAMES_PER_STEP * m["env_step"].astype(np.int64)
+    window = np.convolve(returns, np.ones(WINDOW) / WINDOW, mode="valid")  # ends at i+W-1
+    crossed = {}
+    for level in THRESHOLDS:
+        hit = np.flatnonzero(window >= level)
+        crossed[str(level)] = None if not hit.size else {
+            "train_seconds": round(float(seconds[hit[0] + WINDOW - 1]), 1),
+            "frames": int(frames[hit[0] + WINDOW - 1])}
+    curve = []
+    for b in np.unique(frames // BUCKET):
+        r = returns[frames // BUCKET == b]
+        curve.append({"frames_to": int((b + 1) * BUCKET), "episodes": int(r.size),
+                      "mean_return": round(float(r.mean()), 2)})
+    eval_file = run / "eval.json"
+    evaluation = None
+    if eval_file.exists():
+        e = json.loads(eval_file.read_text())
+        r = np.asarray(e["returns"], float).reshape(-1)
+        half = stats.t.ppf(0.975, r.size - 1) * r.std(ddof=1) / np.sqrt(r.size)
+        evaluation = {"episodes": int(r.size), "epsilon": e["epsilon"],
+                      "mean": round(float(r.mean()), 2),
+                      "ci95": [round(float(r.mean() - half), 2), round(float(r.mean() + half), 2)]}
+    summary = json.loads((run / "summary.json").read_text()) if (
+        run / "summary.json").exists() else {}
+    command = f"deepq train --algo {cfg.algo} --preset {cfg.preset} --env {cfg.env_id}"
+    return {
+        "algo": cfg.algo, "preset": cfg.preset, "command": command, "seeds": cfg.seeds,
+        "frames": int(frames[-1]), "finished": bool(summary),
+        "train_seconds": round(float(seconds[-1]), 1),
+        "last20_mean": round(float(returns[-WINDOW:].mean()), 2),
+        "eval_mean": None if evaluation is None else evaluation["mean"],
+        "eval": evaluation, "first_reached": crossed, "episodes": int(returns.size),
+        "curve": curve,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
+    }
+
+
+def plot(rows: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for row in rows:
+        x = [c["frames_to"] / 1e6 for c in row["curve"]]
+        ax.plot(x, [c["mean_return"] for c in row["curve"]], marker=".",
+                label=f"{row['algo']} ({row['preset']}), {row['train_seconds'] / 60:.0f} min")
+    ax.axhline(18, color="k", lw=0.8, ls="--", label="18")
+    ax.set_xlabel("frames (millions)")
+    ax.set_ylabel("mean training return per 100k frames")
+    ax.set_title("ALE/Pong-v5 on a 2-core CPU, 1 seed")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+")
+    args = parser.parse_args()
+    rows = [summarize(run) for run in args.runs]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "pong_cpu.json").write_text(json.dumps(rows, indent=2) + "\n")
+    plot(rows, RESULTS / "pong_cpu.png")
+
+    def at(row: dict, level: int) -> str:
+        hit = row["first_reached"][str(level)]
+        return "not yet" if hit is None else (f"{hit['train_seconds'] / 60:.0f} min, "
+                                              f"{hit['frames'] / 1e6:.2f}M frames")
+
+    lines = [f"# Pong on this CPU ({rows[0]['machine']}; benchmarks/pong_cpu.py)", "",
+             "| algo | preset | frames | training | last 20 | eval (30, eps 0.05) [95% CI] "
+             "| reached 0 | reached 10 | reached 18 |", "|---|---|---:|---:|---:|---|---|---|---|"]
+    for r in rows:
+        ev = "not yet" if r["eval"] is None else (
+            f"{r['eval']['mean']:.1f} [{r['eval']['ci95'][0]:.1f}, {r['eval']['ci95'][1]:.1f}]")
+        lines.append(f"| {r['algo']} | {r['preset']} | {r['frames'] / 1e6:.2f}M "
+                     f"| {r['train_seconds'] / 60:.0f} min{'' if r['finished'] else ' (running)'} "
+                     f"| {r['last20_mean']:.1f} | {ev} | {at(r, 0)} | {at(r, 10)} | "
+                     f"{at(r, 18)} |")
+    lines += ["", "Reached: the training time and frames at which the mean of 20 consecutive "
+              "training episodes first reached the level. Commands:", ""]
+    lines += [f"    {r['command']}" for r in rows]
+    (RESULTS / "pong_cpu.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
