@@ -84,6 +84,16 @@ setup_cleanrl_atari_code() {
     echo "cleanrl atari code: $dst"
 }
 
+# setup_cleanrl_pqn_code: cleanrl/pqn_atari_envpool.py (self-contained) into the src tree.
+setup_cleanrl_pqn_code() {
+    local dst="$PEERS/cleanrl/src"
+    mkdir -p "$dst/cleanrl"
+    show_file cleanrl/pqn_atari_envpool.py > "$dst/cleanrl/pqn_atari_envpool.py"
+    show_file cleanrl/pqn_atari_envpool.py | sha256sum | cut -c1-16 \
+        > "$dst/pqn_atari_envpool.py.sha256"
+    echo "cleanrl pqn code: $dst"
+}
+
 # pin_like_deepq PKG...: "PKG==VERSION" as installed in deepq's venv, else plain "PKG".
 pin_like_deepq() {
     local pkg ver
@@ -110,6 +120,11 @@ if [[ -n "$CLEANRL_SRC" ]]; then
     mapfile -t pinned < <(pin_like_deepq jax jaxlib flax optax ale-py)
     make_venv "$PEERS/cleanrl-atari-venv" "gymnasium==0.29.1" "${pinned[@]}" \
         "opencv-python-headless" "tyro>=0.5.10" "tensorboard>=2.10"
+    # pqn_atari_envpool.py: torch (CPU), envpool (the releases PyPI has for this Python,
+    # >= 0.8) and gym 0.23 for its wrapper classes.
+    setup_cleanrl_pqn_code
+    make_venv "$PEERS/cleanrl-pqn-venv" "envpool" "gym==0.23.1" "tyro>=0.5.10" \
+        "tensorboard>=2.10"
 else
     echo "skip cleanrl: pass a CleanRL checkout as \$1 or CLEANRL_REPO" >&2
 fi

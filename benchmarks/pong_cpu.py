@@ -12,7 +12,9 @@ and 18, and the mean training return per 100k frames.
 
 Training time is summed over chunks from the logged steps per second (a chunk's steps over
 its rate), so time between sessions of a resumed run does not count; it includes the
-updates, acting and the emulator, not the final evaluation.
+updates, acting and the emulator, not the final evaluation. A chunk during which the run
+was stopped (SIGSTOP, while a benchmark had the CPU) is counted at its neighbours' rate;
+the JSON says how many were.
 """
 
 from __future__ import annotations
@@ -37,28 +39,38 @@ FRAMES_PER_STEP = 4  # frame skip 4 in every Atari preset here
 BUCKET = 100_000  # frames
 
 
-def training_seconds(m: dict, chunk_steps: int) -> np.ndarray:
-    """Training seconds at each logged episode's end: its chunk's rate (the rate of the chunk
-    an episode ended in is logged with it) times the steps into that chunk, plus all
-    earlier chunks. A chunk in which no episode ended takes the next logged rate."""
+def chunk_rates(m: dict, chunk_steps: int) -> tuple[np.ndarray, int]:
+    """Steps/s of every chunk (the rate of the chunk an episode ended in is logged with it; a
+    chunk in which no episode ended takes the next logged rate), and how many chunks were
+    counted at their neighbours' rate: a chunk below half the median of the 7 around it had
+    its process stopped part of the time (SIGSTOP while a benchmark measured the CPU alone)."""
+    chunk = (m["env_step"].astype(np.int64) - 1) // chunk_steps
+    logged = {int(c): float(r) for c, r in zip(chunk, m["steps_per_sec"], strict=True)}
+    rates, later = np.zeros(int(chunk.max()) + 1), None
+    for c in range(len(rates) - 1, -1, -1):
+        later = logged.get(c, later)
+        rates[c] = later
+    local = np.array([np.median(rates[max(c - 3, 1):c + 4]) for c in range(len(rates))])
+    paused = rates < local / 2
+    paused[0] = False  # the warm-up chunk acts at random, faster than the rest
+    return np.where(paused, local, rates), int(paused.sum())
+
+
+def training_seconds(m: dict, chunk_steps: int) -> tuple[np.ndarray, int]:
+    """Training seconds at each logged episode's end (the chunks before its chunk, then its
+    steps into that chunk at the chunk's rate), and the chunks counted at a neighbour rate."""
     steps = m["env_step"].astype(np.int64)
     chunk = (steps - 1) // chunk_steps
-    rate_of = {}
-    for c, r in zip(chunk, m["steps_per_sec"], strict=True):
-        rate_of[int(c)] = float(r)
-    rates, later = {}, None
-    for c in range(int(chunk.max()), -1, -1):
-        later = rate_of.get(c, later)
-        rates[c] = later
-    before = np.cumsum([0.0] + [chunk_steps / rates[c] for c in range(int(chunk.max()))])
-    return before[chunk] + (steps - chunk * chunk_steps) / np.array([rates[c] for c in chunk])
+    rates, adjusted = chunk_rates(m, chunk_steps)
+    before = np.concatenate([[0.0], np.cumsum(chunk_steps / rates)])
+    return before[chunk] + (steps - chunk * chunk_steps) / rates[chunk], adjusted
 
 
 def summarize(run: Path) -> dict:
     cfg = read_config(run)
     m = read_metrics(run)
     returns = m["return"]
-    seconds = training_seconds(m, cfg.chunk_steps)
+    seconds, adjusted = training_seconds(m, cfg.chunk_steps)
     frames = FRAMES_PER_STEP * m["env_step"].astype(np.int64)
     window = np.convolve(returns, np.ones(WINDOW) / WINDOW, mode="valid")  # ends at i+W-1
     crossed = {}
@@ -87,7 +99,7 @@ def summarize(run: Path) -> dict:
     return {
         "algo": cfg.algo, "preset": cfg.preset, "command": command, "seeds": cfg.seeds,
         "frames": int(frames[-1]), "finished": bool(summary),
-        "train_seconds": round(float(seconds[-1]), 1),
+        "train_seconds": round(float(seconds[-1]), 1), "chunks_at_neighbour_rate": adjusted,
         "last20_mean": round(float(returns[-WINDOW:].mean()), 2),
         "eval_mean": None if evaluation is None else evaluation["mean"],
         "eval": evaluation, "first_reached": crossed, "episodes": int(returns.size),
