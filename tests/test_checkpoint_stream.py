@@ -15,6 +15,7 @@ from flax import serialization
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from deepq import checkpoint, frame_replay
+from deepq.errors import Interrupted
 
 
 def _streamed(tree) -> dict:
@@ -89,3 +90,16 @@ def test_saving_a_replay_adds_no_copy_of_it(tmp_path):
     assert extra_mib < 32, extra_mib  # flax's msgpack_serialize: ~4x the replay, 1 GiB
     restored, _ = checkpoint.restore(path, frame_replay.init(40_000, 1, (84, 84), 4))
     assert int(restored.frames.min()) == 7 == int(restored.frames.max())
+
+
+def test_a_signal_while_reading_is_not_called_corruption(tmp_path, monkeypatch):
+    """SIGTERM's handler raises Interrupted wherever the main thread is, e.g. inside the
+    msgpack reader: it must reach the command line as the stop, not as a corrupt file."""
+    path = checkpoint.save(tmp_path, 1, {"w": jnp.ones(3)}, {"clock": 1})
+
+    def stopped(data):
+        raise Interrupted("stopped by SIGTERM", 15)
+
+    monkeypatch.setattr(serialization, "msgpack_restore", stopped)
+    with pytest.raises(Interrupted):
+        checkpoint.read_raw(path)

@@ -10,9 +10,11 @@ class DivergedError(Exception):
     """Training produced a non-finite loss or parameters."""
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
     """A run stopped by SIGINT or SIGTERM; the message says what was saved. The command line
-    exits 128 + `signum`, the shell's convention (130 for Ctrl-C, 143 for SIGTERM)."""
+    exits 128 + `signum`, the shell's convention (130 for Ctrl-C, 143 for SIGTERM). Like
+    KeyboardInterrupt it is not an Exception, so that code which reports failures (a reader
+    calling a file corrupt, an env maker naming a missing extra) never takes it for one."""
 
     def __init__(self, message: str, signum: int):
         super().__init__(message)
