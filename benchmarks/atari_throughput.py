@@ -157,6 +157,16 @@ class CpuMeter:
 
 # --- the two tools ----------------------------------------------------------------------------
 
+def train_timed(cmd: list[str], out: Path, timeout: float) -> tuple[Row, CpuMeter]:
+    """Run a `deepq train ... --out OUT` command under a CpuMeter: its summary.json and meter."""
+    with CpuMeter() as meter:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"deepq failed ({proc.returncode}): {' '.join(cmd)}\n"
+                           f"{(proc.stdout + proc.stderr)[-3000:]}")
+    return json.loads((out / "summary.json").read_text()), meter
+
+
 def run_deepq(args: argparse.Namespace, rep: int) -> Row:
     sets = {"buffer_size": args.buffer_size, "learning_starts": args.learning_starts,
             "epsilon_steps": args.learning_starts, "chunk_steps": args.window,
@@ -167,12 +177,7 @@ def run_deepq(args: argparse.Namespace, rep: int) -> Row:
                "--seed", str(rep), "--total-steps", str(args.steps),
                *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")],
                "--no-artifacts", "--quiet", "--out", str(out), "--force"]
-        with CpuMeter() as meter:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"deepq failed ({proc.returncode}): {' '.join(cmd)}\n"
-                               f"{(proc.stdout + proc.stderr)[-3000:]}")
-        summary = json.loads((out / "summary.json").read_text())
+        summary, meter = train_timed(cmd, out, args.timeout)
     return {"tool": "deepq", "seed": rep, "steps_per_sec": summary["last_chunk_steps_per_sec"],
             "window": [args.steps - args.window, args.steps], **meter.fields(),
             "first_chunk_s": summary["first_chunk_seconds"],

@@ -37,7 +37,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from atari_throughput import CpuMeter, Paused, git, machine, versions
+from atari_throughput import CpuMeter, Paused, git, machine, train_timed, versions
 
 HERE = Path(__file__).resolve().parent
 PEERS = Path(os.environ.get("DEEPQ_PEERS_DIR", "/tmp/deepq-peers"))
@@ -94,12 +94,7 @@ def run_deepq(args: argparse.Namespace, rep: int) -> dict:
                str(args.iterations * ROLLOUT), "--set", f"chunk_steps={ROLLOUT}", "--set",
                "checkpoint_every=0", "--set", "qtrace_states=0", "--no-artifacts", "--quiet",
                "--out", str(out), "--force"]
-        with CpuMeter() as meter:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"deepq failed ({proc.returncode}): {' '.join(cmd)}\n"
-                               f"{(proc.stdout + proc.stderr)[-3000:]}")
-        summary = json.loads((out / "summary.json").read_text())
+        summary, meter = train_timed(cmd, out, args.timeout)
     # the chunks after the first (one rollout each): training time less the first chunk's
     timed = args.iterations - SKIP
     rate = timed * ROLLOUT / (summary["train_seconds"] - summary["first_chunk_seconds"])
