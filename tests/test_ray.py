@@ -66,6 +66,7 @@ def test_a_grid_on_a_local_ray_writes_run_dirs_that_compare_joins(tmp_path):
     proc = run_deepq("train", "--preset", "dqn,double", "--executor", "ray", "--out", str(grid),
                      *TINY, "--total-steps", "2000", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "os.fork" not in proc.stderr  # JAX's fork warning, as Ray starts its processes
     summaries = _summaries(grid)
     assert set(summaries) == {"dqn", "double"}
     assert all(len(s["node"]) > 20 and s["steps_per_seed"] == [2000]

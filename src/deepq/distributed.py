@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,13 @@ class RayExecutor:
                 if name in os.environ:
                     env[name] = os.environ[name]
             try:
-                ray.init(address=self.address, runtime_env={"env_vars": env},
-                         include_dashboard=False, log_to_driver=False,
-                         logging_level="error")
+                with warnings.catch_warnings():
+                    # Ray forks to exec its own processes at once; JAX's warning is about a
+                    # forked child that goes on using JAX, which these never do.
+                    warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+                    ray.init(address=self.address, runtime_env={"env_vars": env},
+                             include_dashboard=False, log_to_driver=False,
+                             logging_level="error")
             except ConnectionError as exc:
                 raise UserError(f"cannot reach the Ray cluster at {self.address}: {exc}; "
                                 "start it with `ray start --head` or fix --address") from None
