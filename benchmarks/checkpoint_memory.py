@@ -15,6 +15,7 @@ Writes benchmarks/results/checkpoint_memory.{md,json}.
 
 from __future__ import annotations
 
+from deepq.atomic import atomic_write_bytes
 from deepq.cpu import setup_process
 
 setup_process()  # the command line's CPU settings, made before JAX loads
@@ -62,7 +63,7 @@ def measure(mode: str, frames: int) -> dict:
             tree = serialization.to_state_dict(jax.device_get(replay))
             data = serialization.msgpack_serialize({"meta": {"clock": 0}, "state": tree})
             path = Path(run) / "flax.msgpack"
-            checkpoint.atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data)
             del data
         seconds = time.perf_counter() - start
         peak = rss_kib("VmHWM")

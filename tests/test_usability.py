@@ -235,6 +235,14 @@ def test_import_deepq_changes_nothing_process_wide():
         assert out.stdout.split()[0] == str(cores)
 
 
+def test_the_curve_plotter_starts_without_jax():
+    """The child that draws curves.png beside the eval and the GIF imports no JAX (0.7 s)."""
+    probe = "import sys, deepq.report; print(sorted({'jax', 'flax'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def _wandb_records(path: Path) -> list:
     """The protobuf records of an offline W&B run file (LevelDB log framing: 32 KiB blocks,
     each record a 7-byte header (crc, length, type: 1 whole, 2-4 first/middle/last))."""

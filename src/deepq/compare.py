@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepq.checkpoint import atomic_savefig, atomic_write_text
+from deepq.atomic import atomic_savefig, atomic_write_text
 from deepq.errors import UserError
 from deepq.report import read_metrics
 from deepq.rundir import EVAL_FILE, read_config

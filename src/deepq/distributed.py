@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from deepq import checkpoint
+from deepq.atomic import atomic_write_text
 from deepq.config import Config, parse_value
 from deepq.cpu import keep_freed_memory
 from deepq.errors import UserError
@@ -191,7 +192,7 @@ class RayExecutor:
             run_config=self._run_config(tune, out, "search"))
         out.mkdir(parents=True, exist_ok=True)
         with RunLock(out):
-            checkpoint.atomic_write_text(out / SEARCH_FILE, json.dumps(
+            atomic_write_text(out / SEARCH_FILE, json.dumps(
                 {"base": base.to_dict(), "space": [d.to_dict() for d in dims],
                  "num_samples": num_samples, "experiment": self._experiment(out)},
                 indent=2) + "\n")
@@ -232,7 +233,7 @@ class RayExecutor:
         found = {"config": cfg.to_dict(), "preset": cfg.preset, "score": best.metrics[SCORE],
                  "trial": best.metrics.get("trial_id"), "values": values,
                  "run": best.metrics.get("run_dir")}
-        checkpoint.atomic_write_text(out / BEST_FILE, json.dumps(found, indent=2) + "\n")
+        atomic_write_text(out / BEST_FILE, json.dumps(found, indent=2) + "\n")
         return {**found, "path": str(out / BEST_FILE)}
 
 

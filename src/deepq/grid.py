@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from deepq import checkpoint
+from deepq.atomic import atomic_write_text
 from deepq.compare import compare
 from deepq.config import Config
 from deepq.drivers import make_driver
@@ -84,7 +85,7 @@ def start(members: list[tuple[str, str | None, Config]], out: str | Path, force:
                 clear_run(out / name)
         doc = {"members": [{"name": n, "preset": p, "config": c.to_dict()}
                            for n, p, c in members]}
-        checkpoint.atomic_write_text(out / GRID_FILE, json.dumps(doc, indent=2) + "\n")
+        atomic_write_text(out / GRID_FILE, json.dumps(doc, indent=2) + "\n")
         return _run_members(out, on_member, executor, **train_kwargs)
 
 

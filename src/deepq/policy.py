@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from deepq import checkpoint
 from deepq.agents import make_agent
+from deepq.atomic import atomic_write_bytes
 from deepq.config import Config
 from deepq.errors import UserError
 
@@ -53,7 +53,7 @@ class Policy:
                "seed": self.seed, "obs_shape": list(self.obs_shape),
                "obs_dtype": self.obs_dtype, "num_actions": self.num_actions,
                "params": serialization.to_state_dict(jax.device_get(self.params))}
-        checkpoint.atomic_write_bytes(Path(path), serialization.msgpack_serialize(doc))
+        atomic_write_bytes(Path(path), serialization.msgpack_serialize(doc))
         return Path(path)
 
     def predict(self, obs: Any, epsilon: float = 0.0, key: Any = None) -> np.ndarray | int:

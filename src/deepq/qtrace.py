@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deepq.checkpoint import atomic_write_bytes
+from deepq.atomic import atomic_write_bytes
 from deepq.config import Config
 from deepq.envs import family, seeds
 from deepq.errors import UserError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepq.checkpoint import atomic_savefig, atomic_write_text
+from deepq.atomic import atomic_savefig, atomic_write_text
 from deepq.errors import UserError
 
 METRICS_FILE = "metrics.csv"

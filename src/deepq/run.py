@@ -20,6 +20,7 @@ import numpy as np
 
 from deepq import checkpoint
 from deepq.agents import make_agent
+from deepq.atomic import atomic_write_text
 from deepq.config import Config
 from deepq.drivers.base import saved_params
 from deepq.envs import EnvInfo, family, family_of, resolve, seeds
@@ -97,7 +98,7 @@ class Run:
             result["random_mean"] = float(rand.mean())
             result["random_std"] = float(rand.std())
         if write:
-            checkpoint.atomic_write_text(self.path / EVAL_FILE, json.dumps(result, indent=2))
+            atomic_write_text(self.path / EVAL_FILE, json.dumps(result, indent=2))
         return result
 
     def _check_fits(self, env_id: str) -> None:

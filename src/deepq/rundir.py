@@ -19,6 +19,7 @@ from pathlib import Path
 
 from deepq import checkpoint
 from deepq._version import __version__
+from deepq.atomic import atomic_write_text
 from deepq.config import Config
 from deepq.errors import UserError
 from deepq.presets import PRESETS
@@ -176,4 +177,4 @@ def write_config(run_dir: Path, cfg: Config, backend: str) -> None:
         "backend": backend,
         "config": cfg.to_dict(),
     }
-    checkpoint.atomic_write_text(Path(run_dir) / CONFIG_FILE, json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(Path(run_dir) / CONFIG_FILE, json.dumps(doc, indent=2) + "\n")

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from deepq import checkpoint
+from deepq.atomic import atomic_write_text
 from deepq.config import Config
 from deepq.drivers import make_driver
 from deepq.drivers.base import Driver, RunState
@@ -269,7 +270,7 @@ def _finish(driver: Driver, out: Path, state: RunState, episodes: list[int], tim
             run.plot()  # in this process, so that a failure reports its own error
         summary["artifact_seconds"] = round(time.perf_counter() - t, 3)
     summary["total_seconds"] = round(time.perf_counter() - started, 3)
-    checkpoint.atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return run
 
 
