@@ -20,6 +20,7 @@ from deepq.compare import (
     merge,
     run_scores,
 )
+from deepq.compare import warnings as unlike_warnings
 from deepq.config import Config
 from deepq.errors import UserError
 from deepq.report import COLUMNS
@@ -151,6 +152,57 @@ def test_compare_json_final_iqm_ci_and_the_last_100_episodes_fallback(tmp_path):
     assert fallback["mean"] == pytest.approx(last_100.mean())
     lo, hi = fallback["iqm_ci"]
     assert lo <= fallback["iqm"] <= hi and lo < hi
+
+
+def test_one_seed_gets_no_interval_and_two_seeds_get_one(tmp_path):
+    """A bootstrap over seeds needs at least two: compare.json gives a single-seed method no
+    CI (None) and a two-seed method an interval around its point estimate."""
+    rng = np.random.default_rng(3)
+    cfg = Config(total_steps=15_000, learning_starts=100)
+    _write_run(tmp_path / "one", cfg, rng.normal(size=(1, 150)), eval_means=np.array([7.0]))
+    _write_run(tmp_path / "two", cfg.replace(seed=5, num_seeds=2), rng.normal(size=(2, 150)),
+               eval_means=np.array([3.0, 9.0]))
+    compare([tmp_path / "one", tmp_path / "two"], tmp_path / "cmp", points=5)
+    one, two = json.loads((tmp_path / "cmp" / "compare.json").read_text())["envs"][
+        "CartPole-v1"]
+    assert one["iqm_ci"] is None and one["mean_ci"] is None and one["mean"] == 7.0
+    for stat in ("iqm", "mean"):
+        lo, hi = two[f"{stat}_ci"]
+        assert 3.0 <= lo <= two[stat] <= hi <= 9.0 and lo < hi, stat
+
+
+def test_warnings_name_several_envs_and_different_budgets_on_one(tmp_path):
+    """Like for like: one env and one budget gives no warning; several envs are named in
+    order of first appearance; an env whose methods ran different budgets lists each
+    method's budget in its unit; compare.json carries the warnings."""
+    a, b = _scores("a", [0, 1]), _scores("b", [2, 3])
+    assert unlike_warnings([a, b]) == []
+    pong = dataclasses.replace(b, label="p", env_id="ALE/Pong-v5", unit="episodes")
+    longer = dataclasses.replace(b, steps=2500)
+    episodes = dataclasses.replace(longer, env_id="ALE/Pong-v5", unit="episodes")
+    assert unlike_warnings([a, pong, longer, episodes]) == [
+        "the runs span 2 envs (CartPole-v1, ALE/Pong-v5): each is compared on its own",
+        "CartPole-v1: the methods ran different budgets (a 1,000, b 2,500 steps per seed): "
+        "their final scores are not like for like",
+        "ALE/Pong-v5: the methods ran different budgets (p 1,000, b 2,500 episodes per "
+        "seed): their final scores are not like for like"]
+    _dqn_run(tmp_path / "a", num_seeds=2)
+    _write_run(tmp_path / "b", Config(total_steps=2000, learning_starts=100, num_seeds=2),
+               np.random.default_rng(1).normal(size=(2, 20)))
+    result = compare([tmp_path / "a", tmp_path / "b"], tmp_path / "cmp", reps=100, points=2)
+    doc = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert doc["warnings"] == result["warnings"] == [
+        "CartPole-v1: the methods ran different budgets (a 4,000, b 2,000 steps per seed): "
+        "their final scores are not like for like"]
+
+
+def test_an_out_dir_that_cannot_be_made_is_named(tmp_path):
+    _dqn_run(tmp_path / "a", num_seeds=2)
+    (tmp_path / "file").write_text("not a dir")
+    with pytest.raises(UserError) as err:
+        compare([tmp_path / "a"], tmp_path / "file" / "cmp", reps=100, points=2)
+    assert str(err.value) == (f"cannot write to --out {tmp_path / 'file' / 'cmp'}: Not a "
+                              "directory; pick another --out")
 
 
 def _scores(label, seeds):

@@ -164,6 +164,19 @@ def test_act_reports_the_epsilon_of_the_learners_update_count():
 
 # --- the replay the learner keeps -----------------------------------------------------------
 
+def test_the_replay_capacity_is_whole_steps_of_every_env_for_n_step():
+    """With n > 1, env e's transitions n apart sit num_envs slots apart, so the capacity is
+    buffer_size rounded down to a multiple of num_envs (n = 2: 10 slots of 4 envs keep 8);
+    one-step replay keeps every slot asked for."""
+    def capacity(**fields):
+        cfg = Config(num_envs=4, buffer_size=10, batch_size=4, **SMALL, **fields)
+        learner = init_learner(cfg, make_agent(cfg, 2), jax.random.PRNGKey(0), jnp.zeros(3))
+        return replay.capacity(learner.replay)
+
+    assert capacity(n_step=2) == 8
+    assert capacity(n_step=1) == 10
+
+
 E = 3
 GAMMA = 0.5
 TERMINAL = {10, 17}  # true terminal states
