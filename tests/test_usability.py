@@ -20,6 +20,7 @@ from tensorboardX.proto import event_pb2
 
 from deepq.config import CHOICES, Config
 from deepq.presets import PRESETS, config_for
+from deepq.report import COLUMNS, METRICS_FILE, start_plot_process
 from tests.helpers import DEEPQ, ROOT, TINY, run_deepq
 
 pytestmark = pytest.mark.e2e
@@ -235,12 +236,20 @@ def test_import_deepq_changes_nothing_process_wide():
         assert out.stdout.split()[0] == str(cores)
 
 
-def test_the_curve_plotter_starts_without_jax():
-    """The child that draws curves.png beside the eval and the GIF imports no JAX (0.7 s)."""
+def test_the_curve_plotter_child_draws_without_jax(tmp_path):
+    """The child that draws curves.png beside the eval and the GIF imports no JAX (0.7 s)
+    and succeeds on its own, so the trainer never draws the curves a second time."""
     probe = "import sys, deepq.report; print(sorted({'jax', 'flax'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / METRICS_FILE).write_text(",".join(COLUMNS) + "\n" + "\n".join(
+        f"0,{10 * e},{e},{e}.0,10,0.1,0.5,1.0,100.0" for e in range(1, 30)) + "\n")
+    child = start_plot_process(run, tmp_path / "curves.png")
+    assert child.wait(timeout=120) == 0, child.stderr.read()
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _wandb_records(path: Path) -> list:

@@ -370,14 +370,14 @@ def _end_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def read_trace(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """qtrace.csv's columns, or None when the run has no Q trace."""
+    path = Path(run_dir) / TRACE_FILE
+    return read_columns(path, TRACE_COLUMNS) if path.exists() else None
+
+
 if __name__ == "__main__":
     import sys
 
     _end_with_parent(int(sys.argv[3]))
     plot_runs([Path(sys.argv[1])], Path(sys.argv[2]))
-
-
-def read_trace(run_dir: Path) -> dict[str, np.ndarray] | None:
-    """qtrace.csv's columns, or None when the run has no Q trace."""
-    path = Path(run_dir) / TRACE_FILE
-    return read_columns(path, TRACE_COLUMNS) if path.exists() else None
