@@ -2,6 +2,7 @@
 chunk boundary and exit 130 / 143 with one line; `--resume` then ends bit-identical to a run
 never stopped. A time cadence (`checkpoint_minutes`) bounds what a SIGKILL can lose."""
 
+import gc
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 import deepq
 from deepq import checkpoint
+from deepq.errors import Interrupted, raise_from_handler
 from tests.helpers import TINY, flat_state, metrics_rows, run_deepq, start_deepq, wait_for
 
 # Each test runs deepq in a subprocess (or trains a whole run): see the README's markers.
@@ -112,3 +114,28 @@ def test_checkpoint_minutes_saves_at_chunk_boundaries_once_that_much_time_has_pa
     steps = [checkpoint.read_raw(p)["meta"]["clock"]
              for p in checkpoint.list_checkpoints(tmp_path / "run")]
     assert steps == kept
+
+
+def test_a_signal_inside_a_gc_callback_is_raised_once_the_callback_returns():
+    """JAX runs a callback at every garbage collection; an exception a signal handler raises
+    inside it would be printed as "Exception ignored" and lost, and the run would go on. The
+    handler sends the signal again instead, and it stops the run right after."""
+    sent = []
+
+    def callback(phase, info):
+        if phase == "start" and not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGUSR1))
+            for _ in range(10_000):  # the handler runs on one of these steps, in here
+                pass
+
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: raise_from_handler(
+        Interrupted("stopped", signum), frame))
+    gc.callbacks.append(callback)
+    try:
+        with pytest.raises(Interrupted, match="stopped"):
+            gc.collect()
+            time.sleep(5)  # the signal comes again 50 ms later and raises here
+        assert sent
+    finally:
+        gc.callbacks.remove(callback)
+        signal.signal(signal.SIGUSR1, previous)

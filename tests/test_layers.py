@@ -13,7 +13,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # The lowest layer whose name prefixes a module's names it (longest prefix wins).
 LAYERS = {
-    0: ["deepq._version", "deepq.errors", "deepq.config", "deepq.jaxcache", "deepq.cpu"],
+    0: ["deepq._version", "deepq.errors", "deepq.config", "deepq.jaxcache", "deepq.cpu",
+        "deepq.atomic"],
     1: ["deepq.envs", "deepq.agents", "deepq.networks", "deepq.replay", "deepq.frame_replay",
         "deepq.prioritized", "deepq.schedules", "deepq.checkpoint", "deepq.presets",
         "deepq.report"],

@@ -31,7 +31,13 @@ from deepq.config import (
 from deepq.distributed import SEARCH_FILE, RayExecutor, SearchDim, import_ray
 from deepq.envs import GYMNAX_ENVS
 from deepq.envs.atari import frame_shape, is_atari, overridden_defaults
-from deepq.errors import DivergedError, Interrupted, StorageError, UserError
+from deepq.errors import (
+    DivergedError,
+    Interrupted,
+    StorageError,
+    UserError,
+    raise_from_handler,
+)
 from deepq.frame_replay import memory_bytes
 from deepq.jaxcache import use_compilation_cache
 from deepq.presets import PRESETS, config_for
@@ -631,7 +637,7 @@ def _sigterm_as_interrupt():
         return None
 
     def stop(signum, frame):
-        raise Interrupted("stopped by SIGTERM", signum)
+        raise_from_handler(Interrupted("stopped by SIGTERM", signum), frame)
 
     return signal.signal(signal.SIGTERM, stop)
 

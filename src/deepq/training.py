@@ -34,7 +34,13 @@ from deepq.atomic import atomic_write_text
 from deepq.config import Config
 from deepq.drivers import make_driver
 from deepq.drivers.base import Driver, RunState
-from deepq.errors import DivergedError, Interrupted, StorageError, UserError
+from deepq.errors import (
+    DivergedError,
+    Interrupted,
+    StorageError,
+    UserError,
+    raise_from_handler,
+)
 from deepq.policy import POLICY_FILE
 from deepq.presets import config_for
 from deepq.qtrace import QTrace, heldout_states, read_heldout
@@ -362,7 +368,7 @@ class _StopSignals:
         else:
             message = (f"stopped by {name} before the first checkpoint of {self.out}: nothing "
                        "to resume; start the run again")
-        raise Interrupted(message, signum)
+        raise_from_handler(Interrupted(message, signum), frame)
 
 
 def _all_finite(params: Any) -> np.ndarray:
