@@ -6,7 +6,9 @@ import gc
 import os
 import signal
 import subprocess
+import sys
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -116,26 +118,46 @@ def test_checkpoint_minutes_saves_at_chunk_boundaries_once_that_much_time_has_pa
     assert steps == kept
 
 
-def test_a_signal_inside_a_gc_callback_is_raised_once_the_callback_returns():
-    """JAX runs a callback at every garbage collection; an exception a signal handler raises
-    inside it would be printed as "Exception ignored" and lost, and the run would go on. The
-    handler sends the signal again instead, and it stops the run right after."""
-    sent = []
+class _Referent:
+    pass
 
+
+def _signal_self_and_spin(*_):
+    os.kill(os.getpid(), signal.SIGUSR1)
+    for _ in range(10_000):  # the handler runs on one of these steps, in here
+        pass
+
+
+def _in_a_gc_callback():
     def callback(phase, info):
-        if phase == "start" and not sent:
-            sent.append(os.kill(os.getpid(), signal.SIGUSR1))
-            for _ in range(10_000):  # the handler runs on one of these steps, in here
-                pass
+        if phase == "start":
+            gc.callbacks.remove(callback)
+            _signal_self_and_spin()
 
-    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: raise_from_handler(
-        Interrupted("stopped", signum), frame))
     gc.callbacks.append(callback)
+    gc.collect()
+
+
+def _in_a_weakref_callback():
+    referent = _Referent()
+    ref = weakref.ref(referent, _signal_self_and_spin)
+    del referent  # the callback runs here
+    assert ref() is None
+
+
+@pytest.mark.parametrize("trigger", [_in_a_gc_callback, _in_a_weakref_callback])
+def test_a_stop_signal_inside_a_callback_still_stops(trigger):
+    """Python runs a signal handler between any two bytecodes, also inside a gc callback
+    (JAX registers one) or a weakref callback, where CPython prints a raised exception as
+    "Exception ignored" and goes on: the run would not stop. The Interrupted comes back 50 ms
+    later instead, from ordinary code."""
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: raise_from_handler(
+        Interrupted("stopped", signum)))
+    hook = sys.unraisablehook
     try:
         with pytest.raises(Interrupted, match="stopped"):
-            gc.collect()
-            time.sleep(5)  # the signal comes again 50 ms later and raises here
-        assert sent
+            trigger()
+            time.sleep(5)  # the signal comes again and raises here
     finally:
-        gc.callbacks.remove(callback)
         signal.signal(signal.SIGUSR1, previous)
+        sys.unraisablehook = hook

@@ -637,7 +637,7 @@ def _sigterm_as_interrupt():
         return None
 
     def stop(signum, frame):
-        raise_from_handler(Interrupted("stopped by SIGTERM", signum), frame)
+        raise_from_handler(Interrupted("stopped by SIGTERM", signum))
 
     return signal.signal(signal.SIGTERM, stop)
 

@@ -3,10 +3,11 @@ its code: 2 bad input, 3 diverged, 74 a failed write (EX_IOERR), 128 + signal.""
 
 from __future__ import annotations
 
-import gc
 import os
+import sys
 import threading
-from types import FrameType
+from collections.abc import Callable
+from typing import Any
 
 
 class UserError(Exception):
@@ -33,17 +34,26 @@ class StorageError(Exception):
     how to go on. The command line exits 74 (sysexits' EX_IOERR)."""
 
 
-def raise_from_handler(exc: Interrupted, frame: FrameType | None) -> None:
-    """Raise `exc` from a signal handler, unless the handler interrupted one of the garbage
-    collector's callbacks (JAX registers one): CPython prints an exception raised there as
-    "Exception ignored" and drops it. Then the same signal is sent again 50 ms later, by when
-    the collection has returned, and its handler runs again."""
-    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
-    while frame is not None:
-        if frame.f_code in callbacks:
-            again = threading.Timer(0.05, os.kill, (os.getpid(), exc.signum))
+def raise_from_handler(exc: Interrupted) -> None:
+    """Raise `exc` from a signal handler. Python runs a handler between any two bytecodes,
+    also inside a garbage-collector or weakref callback or a __del__ (JAX registers a gc
+    callback), where CPython hands the exception to sys.unraisablehook, prints "Exception
+    ignored" and goes on. The hook installed here takes such an Interrupted and sends its
+    signal again 50 ms later, when the handler runs in ordinary code and the raise stops the
+    run."""
+    if not getattr(sys.unraisablehook, "resends_interrupts", False):
+        sys.unraisablehook = _resending_hook(sys.unraisablehook)
+    raise exc
+
+
+def _resending_hook(previous: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):
+            again = threading.Timer(0.05, os.kill, (os.getpid(), unraisable.exc_value.signum))
             again.daemon = True
             again.start()
-            return
-        frame = frame.f_back
-    raise exc
+        else:
+            previous(unraisable)
+
+    hook.resends_interrupts = True
+    return hook

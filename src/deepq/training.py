@@ -368,7 +368,7 @@ class _StopSignals:
         else:
             message = (f"stopped by {name} before the first checkpoint of {self.out}: nothing "
                        "to resume; start the run again")
-        raise_from_handler(Interrupted(message, signum), frame)
+        raise_from_handler(Interrupted(message, signum))
 
 
 def _all_finite(params: Any) -> np.ndarray:
