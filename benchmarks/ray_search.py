@@ -17,23 +17,19 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ray_grid import timed
+
 RESULTS = Path(__file__).resolve().parent / "results"
-DEEPQ = Path(sys.executable).parent / "deepq"
 SPACE = "learning_rate=loguniform:1e-4:1e-2"
 SOLVED = 475.0
 
 
 def deepq(*args: str) -> float:
-    start = time.perf_counter()
-    subprocess.run([str(DEEPQ), *args, "--quiet"], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return timed([*args, "--quiet"])
 
 
 def solved(run: Path) -> dict:
