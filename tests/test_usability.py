@@ -154,6 +154,30 @@ def test_a_long_chunk_still_logs_every_so_often(capsys):
     assert len(lines) >= 3 and all(ln.endswith("(in a chunk)") for ln in lines[1:])
 
 
+def test_a_run_past_its_total_shows_100_percent_and_no_eta(capsys):
+    """PQN trains whole rollouts, so its last line can pass the total: 101% and an eta of
+    -1:59:59 would be wrong."""
+    from deepq.training import _Progress
+
+    progress = _Progress(total=1000, done=0, enabled=True)
+    progress.start -= 100  # 100 s in: 50 steps/s, so 4,000 steps past the total are 80 s
+    progress.update(5000, 3, 1.0, 50.0)
+    progress.close()
+    line = capsys.readouterr().err.splitlines()[0]
+    assert "5,000/1,000 (100%)" in line and line.endswith("eta 0:00:00"), line
+
+
+def test_the_replay_line_only_for_algorithms_with_a_replay():
+    from deepq.cli import start_notes
+
+    def notes(algo, **kw):
+        return start_notes(config_for("ALE/Pong-v5", algo=algo, **kw))
+
+    assert notes("dqn")[0] == ("replay: 1,000,000 transitions x 1 seed(s), one 84x84 uint8 "
+                               "frame each: at most 7.07 GB")
+    assert not any(n.startswith("replay") for n in notes("pqn", preset="pqn-atari"))
+
+
 def test_a_bar_on_a_terminal(tmp_path):
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))

@@ -466,10 +466,12 @@ def _print_best(found: dict) -> None:
 def start_notes(cfg: Config) -> list[str]:
     """What a run on an ALE game says at start: the replay's memory bound, and which of the
     id's own defaults the config replaces."""
-    per_seed = memory_bytes(cfg.buffer_size, cfg.num_envs, frame_shape(cfg))
-    notes = [f"replay: {cfg.buffer_size:,} transitions x {cfg.num_seeds} seed(s), one "
-             f"{'x'.join(map(str, frame_shape(cfg)))} uint8 frame each: at most "
-             f"{per_seed * cfg.num_seeds / 1e9:.2f} GB"]
+    notes = []
+    if ALGORITHMS[cfg.algo].driver == "steps":  # PQN and REINFORCE keep no replay
+        per_seed = memory_bytes(cfg.buffer_size, cfg.num_envs, frame_shape(cfg))
+        notes.append(f"replay: {cfg.buffer_size:,} transitions x {cfg.num_seeds} seed(s), "
+                     f"one {'x'.join(map(str, frame_shape(cfg)))} uint8 frame each: at most "
+                     f"{per_seed * cfg.num_seeds / 1e9:.2f} GB")
     changed = overridden_defaults(cfg)
     if changed:
         notes.append(f"{cfg.env_id}: the config replaces the id's defaults: {', '.join(changed)}")

@@ -440,10 +440,11 @@ class _Progress:
         with self._lock:
             st, elapsed = self.state, time.monotonic() - self.start
             rate = (st["done"] - self.start_done) / elapsed if elapsed > 0 else 0.0
-            eta = _clock((self.total - st["done"]) / rate) if rate > 0 else "-"
+            eta = _clock(max(self.total - st["done"], 0) / rate) if rate > 0 else "-"
             ret = "-" if st["recent"] is None else f"{st['recent']:.1f}"
+            pct = min(100 * st["done"] / max(self.total, 1), 100)
             print(f"train {self.unit} {st['done']:,}/{self.total:,} "
-                  f"({100 * st['done'] / max(self.total, 1):.0f}%)  episodes {st['episodes']:,}"
+                  f"({pct:.0f}%)  episodes {st['episodes']:,}"
                   f"  return {ret}  {st['sps']:,.0f} steps/s  elapsed {_clock(elapsed)}  "
                   f"eta {eta}{note}", file=sys.stderr, flush=True)
             self._last_line = time.monotonic()
