@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/pong_cpu.py RUN [RUN ...]
 
 Each RUN is a deepq run dir on ALE/Pong-v5 (finished, or still training: its numbers so far).
-Writes benchmarks/results/pong_cpu.{json,md,png}: per run the algo, preset and command, the
+Rows already in pong_cpu.json for another algo and preset are kept. Writes
+benchmarks/results/pong_cpu.{json,md,png}: per run the algo, preset and command, the
 frames trained (4 per agent step), the training time, the mean of the last 20 training
 episodes, the paper-protocol evaluation (eval.json: epsilon 0.05, 30 episodes of at most 18k
 frames, up to 30 no-op starts; written when the run ends) with a 95% t-interval, the
@@ -29,6 +30,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from deepq.drivers.common import chunk_iterations
+from deepq.drivers.rollout import rollout_chunk, rollouts
+from deepq.presets import config_for
 from deepq.report import read_metrics
 from deepq.rundir import read_config
 
@@ -66,11 +70,19 @@ def training_seconds(m: dict, chunk_steps: int) -> tuple[np.ndarray, int]:
     return before[chunk] + (steps - chunk * chunk_steps) / rates[chunk], adjusted
 
 
+def chunk_env_steps(cfg) -> int:
+    """A chunk's env steps (all envs), as the driver sizes it: PQN's are whole rollouts."""
+    its = chunk_iterations(cfg)
+    if cfg.algo == "pqn":
+        its = rollout_chunk(cfg, its, rollouts(cfg) * cfg.rollout_steps)
+    return its * cfg.num_envs
+
+
 def summarize(run: Path) -> dict:
     cfg = read_config(run)
     m = read_metrics(run)
     returns = m["return"]
-    seconds, adjusted = training_seconds(m, cfg.chunk_steps)
+    seconds, adjusted = training_seconds(m, chunk_env_steps(cfg))
     frames = FRAMES_PER_STEP * m["env_step"].astype(np.int64)
     window = np.convolve(returns, np.ones(WINDOW) / WINDOW, mode="valid")  # ends at i+W-1
     crossed = {}
@@ -96,6 +108,8 @@ def summarize(run: Path) -> dict:
     summary = json.loads((run / "summary.json").read_text()) if (
         run / "summary.json").exists() else {}
     command = f"deepq train --algo {cfg.algo} --preset {cfg.preset} --env {cfg.env_id}"
+    if cfg.total_steps != config_for(cfg.env_id, cfg.preset).total_steps:
+        command += f" --total-steps {cfg.total_steps}"
     return {
         "algo": cfg.algo, "preset": cfg.preset, "command": command, "seeds": cfg.seeds,
         "frames": int(frames[-1]), "finished": bool(summary),
@@ -136,6 +150,11 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+")
     args = parser.parse_args()
     rows = [summarize(run) for run in args.runs]
+    # Rows of other (algo, preset) pairs already on record stay: their run dirs may be gone.
+    path, new = RESULTS / "pong_cpu.json", {(r["algo"], r["preset"]) for r in rows}
+    kept = [r for r in json.loads(path.read_text()) if (r["algo"], r["preset"]) not in new] \
+        if path.exists() else []
+    rows = kept + rows
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "pong_cpu.json").write_text(json.dumps(rows, indent=2) + "\n")
     plot(rows, RESULTS / "pong_cpu.png")
