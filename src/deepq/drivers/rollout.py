@@ -50,7 +50,10 @@ def learn_rollout(cfg: Config, agent: Any, learner: RolloutLearner, steps: Trans
     T, E = steps.reward.shape
     flat = lambda x: x.reshape((T * E,) + x.shape[2:])  # noqa: E731
     params = learner.agent.params
-    next_q = agent.q_values(params, flat(steps.next_obs)).max(axis=-1).reshape(T, E)
+    # Q of the next observations one step (E envs) at a time: at once, the Nature CNN's
+    # patch tensor for a 128 x 32 Atari rollout is 1.7 GB, which malloc hands back to the
+    # OS and page-faults in again every rollout (900k faults, about a fifth of a learn call).
+    next_q = jax.lax.map(lambda obs: agent.q_values(params, obs).max(axis=-1), steps.next_obs)
     reward = jnp.clip(steps.reward, -1.0, 1.0) if cfg.clip_rewards else steps.reward
     targets = lambda_returns(reward * cfg.reward_scale, steps.terminated, steps.last, next_q,
                              cfg.gamma, cfg.q_lambda)
