@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
 from deepq.config import Config
-from deepq.drivers.base import Best, Carry, RunState, init_best, keep_better
+from deepq.drivers.base import Carry, RunState, init_best, keep_better
 from deepq.drivers.common import (
     StepDriver,
     StepLog,
@@ -52,24 +52,17 @@ class JittedDriver(StepDriver):
         super().__init__(cfg, info)
         self.total_iterations = cfg.iterations  # vector-env steps per seed in the run
         self.env, self.env_params = family(info).jax_env(cfg)
-        chunk = map_seeds(self._iterate, (0, None, None))
-        select = map_seeds(self._select_one_seed, (0, 0))
+        chunk = map_seeds(self._chunk_one_seed, (0, None, None))
         init = jax.vmap(self._init_one_seed)
         self.mesh = seed_mesh(cfg.num_seeds)
         if self.mesh is not None:  # seeds split over the CPU cores, one block per core
             seeds, shared = P("seed"), P()
             chunk = jax.shard_map(chunk, mesh=self.mesh, in_specs=(seeds, shared, shared),
                                   out_specs=(seeds, seeds), check_vma=False)
-            select = jax.shard_map(select, mesh=self.mesh, in_specs=(seeds, seeds),
-                                   out_specs=seeds, check_vma=False)
             init = jax.shard_map(init, mesh=self.mesh, in_specs=seeds, out_specs=seeds,
                                  check_vma=False)
-        # Model selection is a program of its own, run after each chunk: XLA compiles it
-        # beside the chunk on another core instead of inside it (it is about 40% of a
-        # CartPole chunk's compile time).
         self._chunk = jax.jit(chunk, donate_argnums=0)
-        self._select = jax.jit(select, donate_argnums=0) if cfg.select_every else None
-        self._compiled: list[Future] | None = None
+        self._compiled_chunk: Future | None = None
         self._init = jax.jit(init)
 
     # -- one seed -------------------------------------------------------------
@@ -120,10 +113,14 @@ class JittedDriver(StepDriver):
                        jnp.where(done, 0, env_actions))
         return loop, transitions, done, ret, length
 
-    def _select_one_seed(self, best: Best, params: Any) -> Best:
-        """Model selection after a chunk: score `params` greedily, keep them if better."""
-        key, sub = jax.random.split(best.key)
-        return keep_better(best._replace(key=key), params, self._greedy_return(params, sub))
+    def _chunk_one_seed(self, carry: Carry, start: jnp.ndarray, fill_start: jnp.ndarray):
+        carry, logs = self._iterate(carry, start, fill_start)
+        if self.cfg.select_every:
+            key, sub = jax.random.split(carry.best.key)
+            params = carry.learner.agent.params
+            score = self._greedy_return(params, sub)
+            carry = carry._replace(best=keep_better(carry.best._replace(key=key), params, score))
+        return carry, logs
 
     def _iterate(self, carry: Carry, start: jnp.ndarray, fill_start: jnp.ndarray):
         """The chunk's iterations from `start`: (carry, StepLogs [chunk_iterations, ...])."""
@@ -152,39 +149,28 @@ class JittedDriver(StepDriver):
     def initial_state(self) -> RunState:
         # XLA compiles the chunk on a second thread while this one compiles and runs the
         # init: a cold start pays for the longer of the two, not their sum.
-        self._start_compiling()
+        self._start_compiling_chunk()
         return RunState(self._init(self._seed_keys()), 0)
 
     def _seed_keys(self) -> jax.Array:
         return jnp.stack([jax.random.PRNGKey(s) for s in self.cfg.seeds])
 
-    def _start_compiling(self) -> list[Future]:
-        """The chunk and the selection, each compiling on a thread of its own."""
-        if self._compiled is None:
-            pool = ThreadPoolExecutor(2)
-            self._compiled = [pool.submit(self._compile_chunk)]
-            if self._select is not None:
-                self._compiled.append(pool.submit(self._compile_select))
-            pool.shutdown(wait=False)
-        return self._compiled
+    def _start_compiling_chunk(self) -> Future:
+        if self._compiled_chunk is None:
+            self._compiled_chunk = ThreadPoolExecutor(1).submit(self._compile_chunk)
+        return self._compiled_chunk
 
     def _seed_sharding(self):
         if self.mesh is not None:
             return NamedSharding(self.mesh, P("seed"))
         return SingleDeviceSharding(jax.devices()[0])
 
-    def _carry_shapes(self) -> Carry:
-        sharding = self._seed_sharding()
-        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                            jax.eval_shape(self._init, self._seed_keys()))
-
     def _compile_chunk(self):
+        sharding = self._seed_sharding()
+        carry = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                             jax.eval_shape(self._init, self._seed_keys()))
         clock = jax.ShapeDtypeStruct((), jnp.int32)
-        return self._chunk.lower(self._carry_shapes(), clock, clock).compile()
-
-    def _compile_select(self):
-        carry = self._carry_shapes()
-        return self._select.lower(carry.best, carry.learner.agent.params).compile()
+        return self._chunk.lower(carry, clock, clock).compile()
 
     def chunks(self, state: RunState) -> Iterator[tuple[RunState, dict[str, np.ndarray]]]:
         """Run chunk after chunk from `state`; yield the new state and its step logs.
@@ -192,14 +178,12 @@ class JittedDriver(StepDriver):
         Logs are numpy arrays [S, K, E] (done, episode_return, episode_length) and
         [S, K] (epsilon, loss, q_mean) for the K iterations of the chunk that ran.
         """
-        chunk, *select = [f.result() for f in self._start_compiling()]
+        chunk = self._start_compiling_chunk().result()
         # The compiled chunk takes the carry split over its devices (a restored one is not).
         state = state._replace(carry=jax.device_put(state.carry, self._seed_sharding()))
         while state.iteration < self.total_iterations and not self.stopped(state):
             carry, logs = chunk(state.carry, np.int32(state.iteration),
                                 np.int32(self.fill_start))
-            if select:
-                carry = carry._replace(best=select[0](carry.best, carry.learner.agent.params))
             ran = min(self.chunk_iterations, self.total_iterations - state.iteration)
             logs = {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
             state = RunState(carry, state.iteration + ran)
