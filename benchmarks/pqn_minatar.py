@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/pqn_minatar.py --runs /work/runs      # trains, resumable
     .venv/bin/python benchmarks/pqn_minatar.py --runs /work/runs --table-only
 
-Each game trains `deepq train --preset pqn-minatar --env <Game>-MinAtar --seeds 5` (five
-seeds vmapped in one process, 10M frames each: MinAtar has no frame skip, so a frame is an
-agent step) into RUNS/pqn-<Game>. A run that stopped part-way is resumed, a finished one is
-skipped, and the table is rewritten after every game, so the games can finish over several
-sessions. Writes benchmarks/results/pqn_minatar.{md,json}.
+Each game trains `deepq train --preset pqn-minatar --env <Game>-MinAtar --seeds 6` (six
+seeds vmapped in one process, three on each core of a 2-core CPU: five would not split
+evenly and leave the second core mostly idle; 10M frames each: MinAtar has no frame skip,
+so a frame is an agent step) into RUNS/pqn-<Game>. A run that stopped part-way is resumed,
+a finished one is skipped, and the table is rewritten after every game, so the games can
+finish over several sessions. Writes benchmarks/results/pqn_minatar.{md,json}.
 
 Return: each seed's mean over its last 100 training episodes (epsilon 0.05 at the end of
 PQN's schedule), then the mean over seeds with a 95% t-interval, as in minatar.md. Beside it:
@@ -99,13 +100,13 @@ def write_table(rows: list[dict], out_dir: Path) -> str:
         "",
         f"Written {datetime.now(UTC).isoformat(timespec='seconds')} by "
         "`benchmarks/pqn_minatar.py`. PQN: `deepq train --preset pqn-minatar --env "
-        "<Game>-MinAtar --seeds 5`, five seeds vmapped in one process on a 2-core CPU, 10M "
+        "<Game>-MinAtar --seeds 6`, six seeds vmapped in one process on a 2-core CPU, 10M "
         "frames each, no sticky actions (purejaxql's config). Return: mean of each seed's "
         "last 100 training episodes (epsilon 0.05), then the mean over seeds with a 95% "
         "t-interval. DQN, deepq: the `minatar` preset at 5M frames, sticky actions 0.1, "
         "step size 2.5e-4 (minatar.md). DQN, paper: Young & Tian 2019's learning curves at "
         "5M frames, read off the MinAtar repository's figure (30 runs). Training time: the "
-        "run's own `train_seconds`, all five seeds together.",
+        "run's own `train_seconds`, all six seeds together.",
         "",
         "| game | frames reached | seeds | PQN per seed | PQN mean [95% CI] "
         "| DQN, deepq [95% CI] | DQN, paper | PQN training time |",
@@ -131,7 +132,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=Path, required=True, help="where the run dirs go")
     p.add_argument("--games", nargs="+", default=GAMES, choices=GAMES)
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=6)
     p.add_argument("--table-only", action="store_true", help="only tabulate what is there")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     args = p.parse_args()
