@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/pong_cpu.py RUN [RUN ...]
 
-Each RUN is a deepq run dir on ALE/Pong-v5 (finished, or still training: its numbers so far).
+Each RUN is a deepq run dir on ALE/Pong-v5 (finished, or still training: its numbers so far;
+RUN:EVAL_JSON takes the evaluation from `deepq eval RUN --json` of its newest checkpoint).
 Rows already in pong_cpu.json for another algo and preset are kept. Writes
 benchmarks/results/pong_cpu.{json,md,png}: per run the algo, preset and command, the
 frames trained (4 per agent step), the training time, the mean of the last 20 training
@@ -78,7 +79,9 @@ def chunk_env_steps(cfg) -> int:
     return its * cfg.num_envs
 
 
-def summarize(run: Path) -> dict:
+def summarize(run: Path, eval_file: Path | None = None) -> dict:
+    """One run's row; `eval_file` replaces its eval.json (`deepq eval RUN --json` of a run
+    still training, which evaluates its newest checkpoint)."""
     cfg = read_config(run)
     m = read_metrics(run)
     returns = m["return"]
@@ -96,13 +99,13 @@ def summarize(run: Path) -> dict:
         r = returns[frames // BUCKET == b]
         curve.append({"frames_to": int((b + 1) * BUCKET), "episodes": int(r.size),
                       "mean_return": round(float(r.mean()), 2)})
-    eval_file = run / "eval.json"
+    eval_file = eval_file or run / "eval.json"
     evaluation = None
     if eval_file.exists():
         e = json.loads(eval_file.read_text())
         r = np.asarray(e["returns"], float).reshape(-1)
         half = stats.t.ppf(0.975, r.size - 1) * r.std(ddof=1) / np.sqrt(r.size)
-        evaluation = {"episodes": int(r.size), "epsilon": e["epsilon"],
+        evaluation = {"file": eval_file.name, "episodes": int(r.size), "epsilon": e["epsilon"],
                       "mean": round(float(r.mean()), 2),
                       "ci95": [round(float(r.mean() - half), 2), round(float(r.mean() + half), 2)]}
     summary = json.loads((run / "summary.json").read_text()) if (
@@ -147,9 +150,11 @@ def plot(rows: list[dict], out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("runs", nargs="+", help="RUN, or RUN:EVAL_JSON to take the evaluation "
+                        "from a saved `deepq eval RUN --json` of a run still training")
     args = parser.parse_args()
-    rows = [summarize(run) for run in args.runs]
+    rows = [summarize(Path(run), Path(ev) if ev else None)
+            for run, _, ev in (arg.partition(":") for arg in args.runs)]
     # Rows of other (algo, preset) pairs already on record stay: their run dirs may be gone.
     path, new = RESULTS / "pong_cpu.json", {(r["algo"], r["preset"]) for r in rows}
     kept = [r for r in json.loads(path.read_text()) if (r["algo"], r["preset"]) not in new] \
@@ -177,6 +182,10 @@ def main() -> None:
     lines += ["", "Reached: the training time and frames at which the mean of 20 consecutive "
               "training episodes first reached the level. Commands:", ""]
     lines += [f"    {r['command']}" for r in rows]
+    lines += ["", *(f"{r['algo']}'s evaluation is `deepq eval --json` of its newest checkpoint "
+                    f"while it trained on: benchmarks/results/{r['eval']['file']}."
+                    for r in rows if r["eval"] and r["eval"].get("file", "eval.json")
+                    != "eval.json")]
     (RESULTS / "pong_cpu.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
