@@ -33,6 +33,7 @@ from scipy import stats
 
 from deepq.drivers.common import chunk_iterations
 from deepq.drivers.rollout import rollout_chunk, rollouts
+from deepq.errors import UserError
 from deepq.presets import config_for
 from deepq.report import read_metrics
 from deepq.rundir import read_config
@@ -153,15 +154,23 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="RUN, or RUN:EVAL_JSON to take the evaluation "
                         "from a saved `deepq eval RUN --json` of a run still training")
     args = parser.parse_args()
-    rows = [summarize(Path(run), Path(ev) if ev else None)
-            for run, _, ev in (arg.partition(":") for arg in args.runs)]
+    pairs = [(Path(run), Path(ev) if ev else None)
+             for run, _, ev in (arg.partition(":") for arg in args.runs)]
+    missing = [str(ev) for _, ev in pairs if ev is not None and not ev.exists()]
+    if missing:
+        parser.error(f"no evaluation file {', '.join(missing)}: save one with "
+                     "deepq eval RUN --json > FILE")
+    try:
+        rows = [summarize(run, ev) for run, ev in pairs]
+    except UserError as exc:  # a run dir that is missing or damaged, named by the reader
+        parser.error(str(exc))
     # Rows of other (algo, preset) pairs already on record stay: their run dirs may be gone.
     path, new = RESULTS / "pong_cpu.json", {(r["algo"], r["preset"]) for r in rows}
     kept = [r for r in json.loads(path.read_text()) if (r["algo"], r["preset"]) not in new] \
         if path.exists() else []
     rows = kept + rows
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pong_cpu.json").write_text(json.dumps(rows, indent=2) + "\n")
+    path.write_text(json.dumps(rows, indent=2) + "\n")
     plot(rows, RESULTS / "pong_cpu.png")
 
     def at(row: dict, level: int) -> str:

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
-from minatar_results import PAPER
-from scipy import stats
+from minatar_results import summarize
 
 from deepq.report import read_metrics
 
@@ -59,31 +57,22 @@ def train(run: Path, game: str, seeds: int) -> None:
         fail(f"deepq train on {game} stopped; run this script again to resume it")
 
 
-def row(run: Path, last: int = 100) -> dict | None:
-    """The table row of one game's run: per-seed means of its last `last` training episodes,
-    their mean and 95% t-interval, the frames reached, the training time."""
+def row(run: Path) -> dict | None:
+    """The table row of one game's run: minatar_results' per-seed means of the last 100
+    training episodes with their t-interval, and the run's own training time."""
     if not (run / "metrics.csv").exists():
         return None
-    cfg = json.loads((run / "config.json").read_text())["config"]
-    m = read_metrics(run)
-    if not len(m["seed"]):
+    stats_row = summarize([run], [read_metrics(run)])
+    if stats_row is None:  # started, no episode finished yet
         return None
-    seed = m["seed"].astype(int)
-    seeds = sorted(set(seed.tolist()))
-    per_seed = [statistics.fmean(m["return"][seed == s][-last:].tolist()) for s in seeds]
-    mean = statistics.fmean(per_seed)
-    half = (stats.t.ppf(0.975, len(per_seed) - 1) * stats.sem(per_seed)
-            if len(per_seed) > 1 else float("nan"))
     summary = run / "summary.json"
     done = summary.exists()
     seconds = json.loads(summary.read_text())["train_seconds"] if done else None
-    game = cfg["env_id"].split("-")[0]
-    return {"game": game, "run": str(run), "finished": done, "seeds": seeds,
-            "frames": int(m["env_step"].max()), "target_frames": cfg["total_steps"],
-            "per_seed": [round(x, 2) for x in per_seed], "mean": round(mean, 2),
-            "ci95": [round(mean - half, 2), round(mean + half, 2)],
+    keep = ("game", "run", "seeds", "frames", "target_frames", "per_seed", "mean", "ci95",
+            "episodes_per_seed")
+    return {**{k: stats_row[k] for k in keep}, "finished": done,
             "train_minutes": None if seconds is None else round(seconds / 60, 1),
-            "paper_dqn_5m": PAPER[game], "episodes_per_seed": last}
+            "paper_dqn_5m": stats_row["paper"]}
 
 
 def dqn_rows() -> dict[str, dict]:
@@ -136,6 +125,8 @@ def main() -> None:
     p.add_argument("--table-only", action="store_true", help="only tabulate what is there")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     args = p.parse_args()
+    if args.seeds < 2:
+        fail(f"--seeds must be at least 2 for an interval over seeds, got {args.seeds}")
     runs = {g: args.runs / f"pqn-{g}" for g in args.games}
 
     def tabulate() -> None:
@@ -151,6 +142,7 @@ def main() -> None:
             tabulate()  # after every game: the finished ones are on record
     if args.table_only:
         tabulate()
+
 
 if __name__ == "__main__":
     main()
