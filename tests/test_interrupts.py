@@ -33,17 +33,19 @@ def _metrics_lines(run) -> int:
         return 0
 
 
-def _stop(run, signals, when, args=RUN_ARGS) -> tuple[subprocess.CompletedProcess, float]:
-    """Start `deepq train --out RUN`, send `signals` (50 ms apart) once `when()` holds;
-    returns the finished process (stderr captured) and the seconds it took to exit."""
+def _stop(run, signals, when, args=RUN_ARGS, gap=0.05) -> tuple[subprocess.CompletedProcess,
+                                                                 float]:
+    """Start `deepq train --out RUN`, send `signals` (`gap` seconds apart) once `when()`
+    holds; returns the finished process (stderr captured) and the seconds from the last
+    signal to its exit."""
     proc = start_deepq("train", "--out", str(run), *args, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(when, proc), "the run ended before the moment to stop it"
-        sent = time.time()
         for i, signum in enumerate(signals):
             if i:
-                time.sleep(0.05)
+                time.sleep(gap)
             os.kill(proc.pid, signum)
+        sent = time.time()
         _, stderr = proc.communicate(timeout=60)
         return subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr), \
             time.time() - sent
@@ -98,6 +100,23 @@ def test_a_second_ctrl_c_before_the_first_chunk_stops_at_once_without_a_resume_h
     proc, _ = _stop(run, [signal.SIGINT, signal.SIGINT],
                     lambda: (run / "config.json").exists())
     assert proc.returncode == 130 and "Traceback" not in proc.stderr
+    assert not checkpoint.list_checkpoints(run)
+    assert proc.stderr == (f"deepq: stopped by SIGINT before the first checkpoint of {run}: "
+                           "nothing to resume; start the run again\n")
+
+
+def test_a_second_ctrl_c_while_a_long_chunk_runs_stops_within_seconds(tmp_path):
+    run = tmp_path / "run"
+    # One chunk of 4M CartPole steps: about 50 s on a 2-core CPU. The first Ctrl-C comes as
+    # the chunk starts (qtrace.csv's first row is written just before it), asking for a
+    # checkpoint at its end; the second, 2 s later, while it compiles or runs, must not wait
+    # for it: neither in numpy's pull of its logs nor in XLA's teardown at exit.
+    args = [*TINY, "--total-steps", "4000000", "--set", "chunk_steps=4000000",
+            "--no-artifacts"]
+    proc, took = _stop(run, [signal.SIGINT, signal.SIGINT],
+                       lambda: (run / "qtrace.csv").exists(), args=args, gap=2.0)
+    assert proc.returncode == 130, proc.stderr
+    assert took < 15, f"{took:.1f} s from the second Ctrl-C to exit"
     assert not checkpoint.list_checkpoints(run)
     assert proc.stderr == (f"deepq: stopped by SIGINT before the first checkpoint of {run}: "
                            "nothing to resume; start the run again\n")

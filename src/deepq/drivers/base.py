@@ -24,6 +24,7 @@ params that scored best so far.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -172,6 +173,20 @@ class Driver(abc.ABC):
         if self.has_replay and not meta.get("has_replay", True):
             self.fill_start = iteration
         return RunState(state.carry, iteration), meta
+
+
+def host_logs(logs: NamedTuple, ran: int) -> dict[str, np.ndarray]:
+    """A compiled chunk's logs as numpy, the first `ran` iterations of each.
+
+    It waits for the chunk in short sleeps rather than in numpy's pull, which blocks inside
+    XLA and holds Python's signal handlers until the chunk ends: a second Ctrl-C must stop a
+    run at once, not after a chunk of minutes."""
+    leaves = jax.tree.leaves(logs)
+    pause = 0.001
+    while not all(x.is_ready() for x in leaves):
+        time.sleep(pause)
+        pause = min(2 * pause, 0.05)
+    return {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
 
 
 def saved_params(cfg: Config, carry: Any) -> Any:

@@ -26,7 +26,7 @@ from deepq.agents import make_agent
 from deepq.agents.base import AgentState
 from deepq.agents.reinforce import EpisodeBatch
 from deepq.config import Config
-from deepq.drivers.base import Carry, Driver, RunState
+from deepq.drivers.base import Carry, Driver, RunState, host_logs
 from deepq.drivers.common import map_seeds
 from deepq.envs import EnvInfo, family, rollout, seeds
 from deepq.envs.pools import LocalEnvs, WorkerEnvs
@@ -165,7 +165,7 @@ class JittedEpisodeDriver(EpisodeDriver):
         while state.iteration < self.cfg.batches:
             carry, logs = self._chunk(state.carry, np.int32(state.iteration))
             ran = min(self.chunk_batches, self.cfg.batches - state.iteration)
-            logs = {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
+            logs = host_logs(logs, ran)
             state = RunState(carry, state.iteration + ran)
             yield state, logs
 

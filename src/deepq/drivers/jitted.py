@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
 from deepq.config import Config
-from deepq.drivers.base import Carry, RunState, init_best, keep_better
+from deepq.drivers.base import Carry, RunState, host_logs, init_best, keep_better
 from deepq.drivers.common import (
     StepDriver,
     StepLog,
@@ -185,7 +185,7 @@ class JittedDriver(StepDriver):
             carry, logs = chunk(state.carry, np.int32(state.iteration),
                                 np.int32(self.fill_start))
             ran = min(self.chunk_iterations, self.total_iterations - state.iteration)
-            logs = {k: np.asarray(v)[:, :ran] for k, v in logs._asdict().items()}
+            logs = host_logs(logs, ran)
             state = RunState(carry, state.iteration + ran)
             yield state, logs
 
