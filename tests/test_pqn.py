@@ -283,3 +283,39 @@ def test_the_runs_rollouts_and_the_learning_rate_horizon():
     moved = _moves(pqn.make_agent(tiny.replace(num_minibatches=2, total_steps=2 * 128), 2),
                    batch, 3)
     assert moved[1] > 1e-4 and moved[2] < 1e-7
+
+
+def test_a_resumed_atari_run_restarts_its_games_at_staggered_steps():
+    """Without sticky actions or no-op starts, at epsilon 0, restarted Pong games play in
+    lockstep; the resume's stagger restarts env e at step r_e of its own (a generator seeded
+    by seed and iteration) and counts its game from there."""
+    from deepq.drivers import make_driver
+    from deepq.drivers.rollout import AtariRolloutEnvs
+    from deepq.envs import seeds
+
+    cfg = config_for("ALE/Pong-v5", algo="pqn", num_envs=8, rollout_steps=16, num_minibatches=4,
+                     frame_resize=(42, 42), network="mlp", hidden_sizes=(16,), noop_max=0,
+                     epsilon_end=0.0, total_steps=4096, select_every=0, gif=False)
+    driver = make_driver(cfg)
+    carry, it, steps = driver.initial_state().carry, 4096, 300  # past epsilon's decay: greedy
+    env_seeds = seeds.host_training(cfg.seeds, 8, it)
+
+    def distinct(obs):
+        return len({o.tobytes() for o in obs})
+
+    envs = AtariRolloutEnvs(cfg, driver.info)
+    try:
+        obs = envs.reset(env_seeds)
+        for _ in range(steps):
+            actions, _, carry = driver._act(carry, obs[None], jnp.int32(it))
+            obs = envs.step(obs, np.asarray(actions).reshape(8)).next_obs
+        assert distinct(obs) == 1  # eight copies of one game
+
+        obs = envs.reset(env_seeds)
+        ep_ret, ep_len = np.zeros((1, 8), np.float32), np.zeros((1, 8), np.int32)
+        obs, carry = driver.stagger(envs, env_seeds, obs, carry, it, ep_ret, ep_len, steps)
+    finally:
+        envs.close()
+    restart_at = np.random.default_rng([cfg.seed, it]).integers(0, steps, 8)
+    np.testing.assert_array_equal(ep_len[0], steps - restart_at)  # no game of Pong ends
+    assert len(set(restart_at)) == 8 and distinct(obs) == 8  # eight games, each at its own step

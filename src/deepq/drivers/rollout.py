@@ -143,6 +143,9 @@ class AtariRolloutEnvs:
     def reset(self, env_seeds: list[int]) -> np.ndarray:
         return self.envs.reset(env_seeds)
 
+    def restart(self, mask: np.ndarray, env_seeds: list[int]) -> np.ndarray:
+        return self.envs.restart(mask, env_seeds)
+
     def step(self, obs: np.ndarray, actions: np.ndarray) -> EnvStep:
         out = self.envs.step(actions)
         record = Transition(obs, actions.astype(np.int32), out.reward, out.obs,
@@ -152,6 +155,15 @@ class AtariRolloutEnvs:
 
     def close(self) -> None:
         self.envs.close()
+
+
+# On a resume the ALE games start afresh, all at once: without sticky actions and at a small
+# epsilon, the games of a trained agent then play in lockstep (envs with the same number of
+# no-op starts play the same game), every rollout holds one phase of a game, and PQN, which
+# learns from nothing else, unlearns (a Pong run fell from a return of 19 to -10 within one
+# episode of resuming). So a resumed run first restarts each game at its own step of the
+# first STAGGER_STEPS, about one game of Pong, playing the restored policy without learning.
+STAGGER_STEPS = 2_000
 
 
 class HostRolloutDriver(StepDriver):
@@ -201,10 +213,13 @@ class HostRolloutDriver(StepDriver):
             else GymnasiumEnvs(cfg, self.info)
         try:
             # Env seeds differ per seed and per resume point, and repeat across reruns.
-            obs = envs.reset(seeds.host_training(cfg.seeds, E, state.iteration))
+            env_seeds = seeds.host_training(cfg.seeds, E, state.iteration)
+            obs = envs.reset(env_seeds)
             carry, it = state.carry, state.iteration
             ep_ret = np.zeros((S, E), np.float32)
             ep_len = np.zeros((S, E), np.int32)
+            if it > 0 and isinstance(envs, AtariRolloutEnvs):
+                obs, carry = self.stagger(envs, env_seeds, obs, carry, it, ep_ret, ep_len)
             while it < self.total_iterations and not self.stopped(RunState(carry, it)):
                 K = min(self.chunk_iterations, self.total_iterations - it)
                 logs = empty_logs(S, K, E)
@@ -239,6 +254,34 @@ class HostRolloutDriver(StepDriver):
                 yield state, logs
         finally:
             envs.close()
+
+    def stagger(self, envs: AtariRolloutEnvs, env_seeds: list[int], obs: np.ndarray,
+                carry: Carry, it: int, ep_ret: np.ndarray, ep_len: np.ndarray,
+                steps: int | None = None) -> tuple[np.ndarray, Carry]:
+        """Play `steps` (STAGGER_STEPS) steps of the policy at iteration `it`'s epsilon,
+        restarting each env's game (its seed again) at a step of its own, drawn uniformly
+        from a generator seeded by (seed, it). Nothing is learned or logged; `ep_ret` and
+        `ep_len` [S, E] count each env's game from its restart, so the first episode
+        logged after a resume is a whole game. Returns the observations and the carry."""
+        S, E = self.cfg.num_seeds, self.cfg.num_envs
+        steps = STAGGER_STEPS if steps is None else steps
+        restart_at = np.random.default_rng([self.cfg.seed, it]).integers(0, steps, S * E)
+        env_seeds = np.asarray(env_seeds)
+        for k in range(steps):
+            mask = restart_at == k
+            if mask.any():
+                obs = envs.restart(mask, env_seeds[mask])
+                ep_ret[mask.reshape(S, E)], ep_len[mask.reshape(S, E)] = 0.0, 0
+            actions, _, carry = self._act(carry, obs.reshape((S, E) + obs.shape[1:]),
+                                          jnp.int32(it))
+            out = envs.step(obs, np.asarray(actions).reshape(S * E))
+            counted = out.counted.reshape(S, E)
+            ep_ret += np.where(counted, out.reward.reshape(S, E), 0.0)
+            ep_len += counted
+            done = out.episode_end.reshape(S, E)  # a game that ends here is not logged
+            ep_ret[done], ep_len[done] = 0.0, 0
+            obs = out.next_obs
+        return obs, carry
 
     def _select(self, carry: Carry, it: int) -> Carry:
         """Greedy episodes on fresh reference envs; every seed keeps its best params."""

@@ -131,6 +131,15 @@ class AtariEnvs:
         self._lives = np.asarray(info["lives"])
         return self._obs(obs)
 
+    def restart(self, mask: np.ndarray, seeds: list[int] | np.ndarray) -> np.ndarray:
+        """A new game in the envs of `mask` (one seed each), the others left as they are;
+        every env's observation."""
+        obs, info = self.envs.reset(seed=np.asarray(seeds, np.int64),
+                                    options={"reset_mask": np.asarray(mask, bool)})
+        self._ended[mask] = False
+        self._lives = np.where(mask, np.asarray(info["lives"]), self._lives)
+        return self._obs(obs)
+
     def step(self, actions: np.ndarray) -> AtariStep:
         obs, reward, terminated, truncated, info = self.envs.step(
             np.asarray(actions, np.int32).reshape(self.num_envs))
