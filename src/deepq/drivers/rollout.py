@@ -226,16 +226,11 @@ class HostRolloutDriver(StepDriver):
                 for k0 in range(0, K, T):
                     records, weights, start = [], [], it  # one epsilon per rollout
                     for k in range(k0, k0 + T):
-                        actions, eps, carry = self._act(carry, by_seed(obs), jnp.int32(start))
-                        actions, eps = jax.device_get((actions, eps))
-                        out = envs.step(obs, actions.reshape(S * E))
+                        out, eps, carry = self._play(envs, carry, obs, start, ep_ret, ep_len)
                         records.append(jax.tree.map(by_seed, out.record))
-                        counted = out.counted.reshape(S, E)
-                        weights.append(counted.astype(np.float32))
+                        weights.append(out.counted.reshape(S, E).astype(np.float32))
                         obs = out.next_obs
                         done = out.episode_end.reshape(S, E)
-                        ep_ret += np.where(counted, out.reward.reshape(S, E), 0.0)
-                        ep_len += counted
                         logs["done"][:, k] = done
                         logs["episode_return"][:, k] = ep_ret
                         logs["episode_length"][:, k] = ep_len
@@ -255,6 +250,21 @@ class HostRolloutDriver(StepDriver):
         finally:
             envs.close()
 
+    def _play(self, envs: Any, carry: Carry, obs: np.ndarray, eps_at: int, ep_ret: np.ndarray,
+              ep_len: np.ndarray) -> tuple[EnvStep, np.ndarray, Carry]:
+        """One step of every env, acting at iteration `eps_at`'s epsilon; the step's
+        counted reward and length are added to each env's game (`ep_ret`, `ep_len` [S, E]),
+        which the caller zeroes where a game ended. Returns the step, epsilon, carry."""
+        S, E = self.cfg.num_seeds, self.cfg.num_envs
+        actions, eps, carry = self._act(carry, obs.reshape((S, E) + obs.shape[1:]),
+                                        jnp.int32(eps_at))
+        actions, eps = jax.device_get((actions, eps))
+        out = envs.step(obs, actions.reshape(S * E))
+        counted = out.counted.reshape(S, E)
+        ep_ret += np.where(counted, out.reward.reshape(S, E), 0.0)
+        ep_len += counted
+        return out, eps, carry
+
     def stagger(self, envs: AtariRolloutEnvs, env_seeds: list[int], obs: np.ndarray,
                 carry: Carry, it: int, ep_ret: np.ndarray, ep_len: np.ndarray,
                 steps: int | None = None) -> tuple[np.ndarray, Carry]:
@@ -272,12 +282,7 @@ class HostRolloutDriver(StepDriver):
             if mask.any():
                 obs = envs.restart(mask, env_seeds[mask])
                 ep_ret[mask.reshape(S, E)], ep_len[mask.reshape(S, E)] = 0.0, 0
-            actions, _, carry = self._act(carry, obs.reshape((S, E) + obs.shape[1:]),
-                                          jnp.int32(it))
-            out = envs.step(obs, np.asarray(actions).reshape(S * E))
-            counted = out.counted.reshape(S, E)
-            ep_ret += np.where(counted, out.reward.reshape(S, E), 0.0)
-            ep_len += counted
+            out, _, carry = self._play(envs, carry, obs, it, ep_ret, ep_len)
             done = out.episode_end.reshape(S, E)  # a game that ends here is not logged
             ep_ret[done], ep_len[done] = 0.0, 0
             obs = out.next_obs
